@@ -1,0 +1,3 @@
+from sbdk.cli.app import main
+
+main()

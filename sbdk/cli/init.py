@@ -1,0 +1,62 @@
+"""`sbdk init NAME`: scaffold a new project."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def init(
+    name: Annotated[
+        Optional[str],
+        typer.Argument(help="Folder to create; its name becomes the project (and dbt) name.", show_default=False),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an existing, non-empty folder (keeps other files).")
+    ] = False,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Never prompt; use defaults (automatic without a terminal).")
+    ] = False,
+    users: Annotated[Optional[int], typer.Option(help="Users to generate per run.", show_default="10000")] = None,
+    events: Annotated[Optional[int], typer.Option(help="Events to generate per run.", show_default="50000")] = None,
+    orders: Annotated[Optional[int], typer.Option(help="Orders to generate per run.", show_default="20000")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for reproducible synthetic data.")] = 42,
+) -> None:
+    """Create a new sbdk project: config, dbt project, editable pipelines.
+
+    Example: [bold]sbdk init demo && cd demo && sbdk dev[/]
+    """
+    from sbdk.cli.render import console
+    from sbdk.config import DEFAULTS
+    from sbdk.errors import UsageError
+    from sbdk.scaffold import InitOptions, init_project, validate_name
+
+    interactive = not no_input and sys.stdin.isatty()
+    volume = DEFAULTS["data_volume"]
+    if name is None:
+        if not interactive:
+            raise UsageError("No project name given.", hint="Run `sbdk init my_project`.")
+        name = typer.prompt("Project name", default="my_project")
+        validate_name(name)
+    if interactive:
+        users = users if users is not None else typer.prompt("Users", default=volume["users"], type=int)
+        events = events if events is not None else typer.prompt("Events", default=volume["events"], type=int)
+        orders = orders if orders is not None else typer.prompt("Orders", default=volume["orders"], type=int)
+    report = init_project(
+        InitOptions(
+            folder=Path(name),
+            users=volume["users"] if users is None else users,
+            events=volume["events"] if events is None else events,
+            orders=volume["orders"] if orders is None else orders,
+            seed=seed,
+            force=force,
+        )
+    )
+    console.print(f"[green]Created project[/] [bold]{report.project}[/] in {report.root}")
+    console.print("\nNext steps:")
+    console.print(f"  cd {name}")
+    console.print("  sbdk dev            # generate data, load it with dlt, build and test with dbt")
+    console.print("  sbdk start          # rebuild on every save")

@@ -1,0 +1,55 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from sbdk.config import Settings
+
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show detailed logs, dbt's own output and tracebacks.")
+]
+ConfigFileOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--config-file",
+        "-c",
+        help="Use this sbdk_config.json instead of the one found from the current folder.",
+        dir_okay=True,
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+@dataclass
+class CliState:
+    """What the global options set, read by every command and by the error handler."""
+
+    verbose: bool = False
+    config_file: Optional[Path] = None
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def load(ctx: typer.Context, config_file: Optional[Path] = None, verbose: bool = False) -> "Settings":
+    """Merge command-level and global options, load the project's settings, show their warnings."""
+    from sbdk.cli.render import warn
+    from sbdk.config import load_settings
+
+    st = state(ctx)
+    st.verbose = st.verbose or verbose
+    settings = load_settings(config_file or st.config_file)
+    for message in settings.warnings:
+        warn(message)
+    return settings

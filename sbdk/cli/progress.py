@@ -1,0 +1,151 @@
+"""Rich rendering of runs: live progress through the Reporter interface, and the final summary."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sbdk.reporting import NodeResult, Reporter, RunReport
+
+_STATUS_STYLE = {
+    "success": ("green", "OK"),
+    "pass": ("green", "PASS"),
+    "warn": ("yellow", "WARN"),
+    "fail": ("red", "FAIL"),
+    "error": ("red", "ERROR"),
+    "skipped": ("yellow", "SKIP"),
+}
+
+
+class RichReporter(Reporter):
+    """Progress bars per table while generating; one line per dbt node as it finishes."""
+
+    def __init__(self, console: Console, *, verbose: bool = False) -> None:
+        self.console = console
+        self.verbose = verbose
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._tasks: dict[str, int] = {}
+
+    def _stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def stage(self, name: str, detail: str = "") -> None:
+        with self._lock:
+            self._stop()
+            if name == "generate":
+                self._progress = Progress(
+                    TextColumn("  [bold]{task.description:<14}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=self.console,
+                    transient=False,
+                )
+                self._progress.start()
+                self._tasks = {}
+            self.console.print(f"[bold cyan]{name}[/] {escape(detail)}")
+
+    def table_progress(self, table: str, rows: int, total: int | None) -> None:
+        with self._lock:
+            if self._progress is None:
+                return
+            if table not in self._tasks:
+                self._tasks[table] = self._progress.add_task(table, total=total)
+            self._progress.update(self._tasks[table], completed=rows, total=max(total or rows, rows))
+
+    def table_done(self, table: str, rows: int, seconds: float) -> None:
+        with self._lock:
+            if self._progress is None:
+                return
+            if table not in self._tasks:
+                self._tasks[table] = self._progress.add_task(table, total=rows)
+            self._progress.update(self._tasks[table], completed=rows, total=rows)
+
+    def node_started(self, name: str, resource_type: str) -> None:
+        if self.verbose:
+            self.console.print(f"  [dim]start {resource_type} {escape(name)}[/]")
+
+    def node_finished(self, node: NodeResult) -> None:
+        style, label = _STATUS_STYLE.get(node.status, ("white", node.status.upper()))
+        self.console.print(
+            f"  [{style}]{label:<5}[/] {node.resource_type:<8} {escape(node.name)} "
+            f"[dim]{node.seconds:.2f}s[/]"
+        )
+
+    def log(self, message: str) -> None:
+        if self.verbose:
+            self.console.print(f"  [dim]{escape(message)}[/]")
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+def render_summary(console: Console, report: RunReport) -> None:
+    stages = Table(title="Summary", title_justify="left", show_edge=False)
+    stages.add_column("stage")
+    stages.add_column("seconds", justify="right")
+    stages.add_column("detail")
+    if report.load is not None:
+        load = report.load
+        stages.add_row("generate", f"{load.generate_seconds:.2f}", f"{load.rows:,} rows ({load.mode})")
+        stages.add_row("load", f"{load.load_seconds + load.swap_seconds:.2f}", "dlt -> DuckDB, swapped in atomically")
+    if report.dbt is not None:
+        dbt = report.dbt
+        models = f"{dbt.count('model', 'success')} models built"
+        if dbt.count("model", "error"):
+            models += f", [red]{dbt.count('model', 'error')} failed[/]"
+        if dbt.count("model", "skipped"):
+            models += f", [yellow]{dbt.count('model', 'skipped')} skipped[/]"
+        tests = (
+            f"{dbt.count('test', 'pass')} tests passed, "
+            f"{dbt.count('test', 'fail', 'error')} failed, {dbt.count('test', 'warn')} warned"
+        )
+        stages.add_row("dbt", f"{dbt.seconds:.2f}", f"{models}; {tests}")
+    stages.add_row("[bold]total[/]", f"[bold]{report.seconds:.2f}[/]", "")
+    console.print()
+    console.print(stages)
+
+    if report.load is not None or report.row_counts:
+        tables = Table(show_edge=False)
+        tables.add_column("raw table")
+        tables.add_column("rows", justify="right")
+        tables.add_column("seconds", justify="right")
+        tables.add_column("rows/s", justify="right")
+        timed = {t.table: t for t in report.load.tables} if report.load else {}
+        for name in sorted(set(report.row_counts) | set(timed)):
+            load = timed.get(name)
+            rows = report.row_counts.get(name, load.rows if load else 0)
+            if load is not None:
+                rate = f"{load.rows_per_second:,.0f}" if load.seconds > 0 else "-"
+                tables.add_row(name, f"{rows:,}", f"{load.seconds:.2f}", rate)
+            else:
+                tables.add_row(name, f"{rows:,}", "-", "-")
+        console.print()
+        console.print(tables)
+
+    if report.dbt is not None:
+        for node in report.dbt.failures:
+            console.print()
+            console.print(f"[bold red]{node.resource_type} {escape(node.name)} {node.status}[/]")
+            if node.message:
+                console.print(escape(node.message.strip()), soft_wrap=True)
+            if node.compiled_path:
+                console.print(f"[dim]compiled SQL: {node.compiled_path}[/]")
+        if report.dbt.error:
+            console.print(f"[bold red]dbt error:[/] {escape(report.dbt.error)}", soft_wrap=True)
+    console.print()
+    if report.success:
+        console.print("[bold green]Done.[/]")
+    else:
+        console.print("[bold red]Finished with failures.[/]")

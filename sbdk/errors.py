@@ -1,0 +1,59 @@
+"""One family of errors, each with a hint that names the fix, each mapped to an exit code.
+
+Only the CLI entry point turns these into a message; domain code raises them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every sbdk command (documented in the README)."""
+
+    OK = 0
+    FAILURE = 1  # a run finished but something in it failed (dbt model or test)
+    USAGE = 2  # bad options, or a command that is not available
+    CONFIG = 3  # missing or invalid configuration / not inside a project
+    PIPELINE = 4  # data generation or loading failed
+    DBT = 5  # dbt could not run or a model/test failed
+    LOCKED = 6  # another run or another program holds the project or its database
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class SbdkError(Exception):
+    """An error the user can act on: `message` says what is wrong, `hint` how to fix it."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} {self.hint}"
+
+
+class UsageError(SbdkError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(SbdkError):
+    exit_code = ExitCode.CONFIG
+
+
+class ProjectNotFoundError(ConfigError):
+    pass
+
+
+class PipelineError(SbdkError):
+    exit_code = ExitCode.PIPELINE
+
+
+class DbtError(SbdkError):
+    exit_code = ExitCode.DBT
+
+
+class LockError(SbdkError):
+    exit_code = ExitCode.LOCKED

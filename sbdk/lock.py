@@ -1,0 +1,88 @@
+"""The project run lock: one sbdk run (CLI, watcher or webhook) at a time per project.
+
+An flock on `.sbdk/run.lock`, so the operating system releases it when the holder dies, even by
+SIGKILL; the file also records who holds it (pid, command, start time) for the message a second
+run shows, and so a lock left by a dead process can be reported when it is taken over.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sbdk.errors import LockError
+from sbdk.reporting import NULL_REPORTER, Reporter
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def holder(path: Path) -> dict | None:
+    """Who recorded the lock last (may be a process that has died)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def describe(info: dict | None) -> str:
+    if not info:
+        return "another sbdk run is using this project"
+    since = datetime.fromtimestamp(info.get("started", 0)).strftime("%H:%M:%S")
+    return f"another sbdk run (pid {info.get('pid')}, `{info.get('command')}`, since {since}) is using this project"
+
+
+@contextmanager
+def run_lock(
+    path: Path, command: str, *, wait: bool = False, reporter: Reporter = NULL_REPORTER
+) -> Iterator[None]:
+    """Hold the project's run lock for the duration of the block."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LockError(
+            f"Cannot create the run lock {path}: {exc.strerror}.",
+            hint="Check that the project folder is writable.",
+        ) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = holder(path)
+            if not wait:
+                raise LockError(
+                    describe(info) + ".",
+                    hint="Wait for it to finish or stop it, or pass --wait to run right after it.",
+                ) from None
+            reporter.warn(describe(info) + "; waiting for it to finish.")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        previous = holder(path)
+        if previous and previous.get("pid") and previous.get("pid") != os.getpid() and not _alive(int(previous["pid"])):
+            reporter.warn(
+                f"Took over the run lock left by pid {previous['pid']} (`{previous.get('command')}`), "
+                "which is no longer running."
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "started": time.time()}).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,116 @@
+"""Find and import the project's pipeline files, with errors that name the file and line."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sbdk.errors import PipelineError
+
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Users first: other tables reference it.
+_ORDER = {"raw_users": 0}
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    path: Path
+    table: str
+    generate: Callable[[Any], Any]
+    primary_key: str | None = None
+    cursor: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def incremental(self) -> bool:
+        return self.cursor is not None
+
+
+def where(path: Path, exc: BaseException) -> str:
+    """`file.py, line N` of the deepest frame of `exc` inside `path` (or just the file name)."""
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename) == path:
+        return f"{path.name}, line {exc.lineno}"
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == path:
+            line = frame.lineno
+    return f"{path.name}, line {line}" if line else path.name
+
+
+def _import(path: Path) -> ModuleType:
+    # A fresh module object every time, so an edited file is picked up by a long-lived watcher.
+    module_name = f"_sbdk_pipeline_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PipelineError(f"Cannot import pipeline {path}.", hint="Check that it is a Python file.")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise PipelineError(
+            f"Pipeline {path} failed to import ({where(path, exc)}): {type(exc).__name__}: {exc}",
+            hint=f"Fix {path.name}, or move it out of pipelines/ (files starting with _ are skipped).",
+        ) from exc
+    finally:
+        sys.modules.pop(module_name, None)
+    return module
+
+
+def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[PipelineSpec]:
+    """The pipelines in `pipelines_dir` (all, or only those whose table or file stem is in `only`)."""
+    if not pipelines_dir.is_dir():
+        raise PipelineError(
+            f"The pipelines folder {pipelines_dir} does not exist.",
+            hint="Create it (`sbdk init --force .` restores the default pipelines) or fix pipelines_path.",
+        )
+    specs: list[PipelineSpec] = []
+    for path in sorted(pipelines_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        if only is not None and path.stem not in only and f"raw_{path.stem}" not in only:
+            # Cheap check first; the TABLE attribute is checked after import.
+            module = _import(path)
+            if getattr(module, "TABLE", None) not in only:
+                continue
+        else:
+            module = _import(path)
+        generate = getattr(module, "generate", None)
+        if not callable(generate):
+            raise PipelineError(
+                f"Pipeline {path} has no generate(ctx) function.",
+                hint="Define `def generate(ctx):` yielding pyarrow tables (see pipelines/users.py).",
+            )
+        table = getattr(module, "TABLE", f"raw_{path.stem}")
+        if not isinstance(table, str) or not _TABLE_NAME.match(table):
+            raise PipelineError(
+                f"Pipeline {path} sets TABLE = {table!r}, which is not a valid table name.",
+                hint="Use lower-case letters, digits and underscores, e.g. TABLE = 'raw_visits'.",
+            )
+        specs.append(
+            PipelineSpec(
+                path=path,
+                table=table,
+                generate=generate,
+                primary_key=getattr(module, "PRIMARY_KEY", None),
+                cursor=getattr(module, "CURSOR", None),
+            )
+        )
+    tables = [s.table for s in specs]
+    duplicates = sorted({t for t in tables if tables.count(t) > 1})
+    if duplicates:
+        files = ", ".join(s.path.name for s in specs if s.table in duplicates)
+        raise PipelineError(
+            f"Several pipelines write the table {duplicates[0]}: {files}.",
+            hint="Give each pipeline its own TABLE.",
+        )
+    return sorted(specs, key=lambda s: (_ORDER.get(s.table, 1), s.table))

@@ -1,0 +1,276 @@
+"""Run the project's pipelines through dlt into the DuckDB file, atomically (see sbdk.warehouse)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from sbdk import warehouse
+from sbdk.config import DataVolume, Settings
+from sbdk.errors import PipelineError, SbdkError
+from sbdk.pipelines.context import PipelineContext
+from sbdk.pipelines.discovery import PipelineSpec, discover, where
+from sbdk.reporting import NULL_REPORTER, LoadReport, Reporter, TableLoad
+
+PIPELINE_NAME = "sbdk"
+# An incremental run appends at most one day of new activity, and never past the present.
+INCREMENT_SPAN_MICROS = 86_400_000_000
+INCREMENT_SHARE = 0.1  # default size of a slice: a tenth of the configured volume
+
+
+class _GeneratorFailed(Exception):
+    """Raised through dlt from inside a pipeline's generator, so the file and line survive."""
+
+    def __init__(self, spec: PipelineSpec, error: PipelineError) -> None:
+        super().__init__(str(error))
+        self.spec = spec
+        self.error = error
+
+
+def _configure_dlt(settings: Settings) -> None:
+    # dlt reads its configuration from the environment. Keep everything inside the project and
+    # never phone home (there may be no network at all).
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    os.environ.setdefault("DLT_DATA_DIR", str(settings.paths.dlt_dir))
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+
+
+def _as_arrow(item: Any, spec: PipelineSpec) -> Any:
+    import pyarrow as pa
+
+    if isinstance(item, (pa.Table, pa.RecordBatch)):
+        return item
+    if isinstance(item, list) and all(isinstance(row, dict) for row in item):
+        return pa.Table.from_pylist(item)
+    raise PipelineError(
+        f"Pipeline {spec.path} yielded a {type(item).__name__}; expected a pyarrow Table or "
+        "RecordBatch, or a list of dicts.",
+        hint="Yield pyarrow data from generate(ctx) (see pipelines/users.py).",
+    )
+
+
+def _rows_of(spec: PipelineSpec, ctx: PipelineContext, reporter: Reporter, stats: dict[str, list]):
+    """The pipeline's batches, timed and counted, with its errors tagged with file and line."""
+    total = getattr(ctx.volume, spec.table.removeprefix("raw_"), None)
+    spent, rows = 0.0, 0
+    stats[spec.table] = [0, 0.0]
+    started = time.perf_counter()
+    try:
+        iterator = iter(spec.generate(ctx) or ())
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                break
+            item = _as_arrow(item, spec)
+            rows += item.num_rows
+            spent += time.perf_counter() - started
+            stats[spec.table] = [rows, spent]
+            reporter.table_progress(spec.table, rows, total)
+            yield item
+            started = time.perf_counter()
+    except PipelineError as exc:
+        raise _GeneratorFailed(spec, exc) from exc
+    except Exception as exc:
+        error = PipelineError(
+            f"Pipeline {spec.path} failed ({where(spec.path, exc)}): {type(exc).__name__}: {exc}",
+            hint=f"Fix {spec.path.name}; the raw tables already loaded were left as they were.",
+        )
+        raise _GeneratorFailed(spec, error) from exc
+    spent += time.perf_counter() - started
+    stats[spec.table] = [rows, spent]
+    reporter.table_done(spec.table, rows, spent)
+
+
+def _unwrap(exc: BaseException, settings: Settings) -> SbdkError | None:
+    """The sbdk error hidden inside dlt's PipelineStepFailed chain, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _GeneratorFailed):
+            return current.error
+        if isinstance(current, SbdkError):
+            return current
+        locked = warehouse.lock_error(settings.paths.duckdb_path, current)
+        if locked:
+            return locked
+        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
+    return None
+
+
+def _increment_context(
+    con: Any, spec: PipelineSpec, live: dict[str, tuple[str, int]], base: PipelineContext, volume: DataVolume
+) -> PipelineContext:
+    """Where the next slice of an incremental table starts: after its newest row and its ids."""
+    import numpy as np
+
+    from sbdk.generators.events import Window
+
+    if spec.table not in live or "raw_users" not in live:
+        raise PipelineError(
+            f"--incremental appends to {spec.table}, which has not been loaded yet.",
+            hint="Run `sbdk dev --pipelines-only` once without --incremental.",
+        )
+    table = f'raw."{spec.table}"'
+    try:
+        (newest,) = con.execute(f'select epoch_us(max("{spec.cursor}")) from {table}').fetchone()
+    except Exception as exc:
+        raise PipelineError(
+            f"{spec.path.name} sets CURSOR = {spec.cursor!r}, but {spec.table} has no such timestamp column.",
+            hint="Point CURSOR at a timestamp column of the table.",
+        ) from exc
+    now = int(datetime.now(timezone.utc).timestamp() * 1_000_000)
+    start = (newest or 0) + 1
+    end = min(start + INCREMENT_SPAN_MICROS, now)
+    if end - start < 1_000_000:
+        raise PipelineError(
+            f"{spec.table} already holds data up to now; there is no later time to append.",
+            hint="Wait a while, or run `sbdk dev` without --incremental to regenerate everything.",
+        )
+    next_ids: dict[str, int] = {}
+    integer_columns = con.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' "
+        "and table_name = ? and data_type in ('BIGINT', 'INTEGER')",
+        [spec.table],
+    ).fetchall()
+    for (column,) in integer_columns:
+        if column.endswith("_id") and column != "user_id":
+            (top,) = con.execute(f'select coalesce(max("{column}"), 0) from {table}').fetchone()
+            next_ids[column] = int(top) + 1
+    user_rows = con.execute(
+        'select user_id, epoch_us(signup_at) from raw."raw_users" order by user_id'
+    ).fetchnumpy()
+    ids, signup = user_rows["user_id"], user_rows["epoch_us(signup_at)"]
+    signups = np.full(int(ids.max()) if len(ids) else 0, end, dtype=np.int64)
+    signups[ids - 1] = signup
+    return replace(
+        base,
+        volume=volume,
+        window=Window(start, end),
+        incremental=True,
+        next_ids=next_ids,
+        _signups=lambda: signups,
+    )
+
+
+def load(
+    settings: Settings,
+    *,
+    only: set[str] | None = None,
+    incremental: bool = False,
+    volume: DataVolume | None = None,
+    seed: int | None = None,
+    reporter: Reporter = NULL_REPORTER,
+) -> LoadReport:
+    """Generate and load the project's pipelines (all, or those in `only`) into the DuckDB file.
+
+    Replace mode swaps all loaded tables in at once; incremental mode appends a new, later slice to
+    the tables whose pipeline declares a CURSOR. Either way, a failure leaves every table as it was.
+    """
+    from sbdk.generators import HISTORY_DAYS, MICROS_PER_DAY, end_micros
+    from sbdk.generators.events import Window
+
+    db = settings.paths.duckdb_path
+    specs = discover(settings.paths.pipelines_dir, only)
+    if incremental:
+        specs = [s for s in specs if s.incremental]
+        if not specs:
+            raise PipelineError(
+                "No pipeline supports --incremental (none sets CURSOR).",
+                hint="Set CURSOR = '<timestamp column>' in a pipeline, or run without --incremental.",
+            )
+    if not specs:
+        raise PipelineError(
+            f"No pipelines to run in {settings.paths.pipelines_dir}.",
+            hint="Add a pipeline file (see the README), or `sbdk init --force .` for the defaults.",
+        )
+    volume = volume or settings.data_volume
+    seed = settings.seed if seed is None else seed
+    end = end_micros(settings.as_of)
+    base = PipelineContext(
+        seed=seed,
+        as_of=settings.as_of,
+        volume=volume,
+        window=Window(end - HISTORY_DAYS * MICROS_PER_DAY, end),
+    )
+    contexts: dict[str, PipelineContext] = {}
+    # Checked before any data is generated: a locked or unwritable file wastes no work.
+    with warehouse.connect(db) as con:
+        warehouse.prepare(con)
+        live = warehouse.live_tables(con)
+        if incremental:
+            slice_volume = DataVolume(
+                users=volume.users,
+                events=max(1, int(volume.events * INCREMENT_SHARE)),
+                orders=max(1, int(volume.orders * INCREMENT_SHARE)),
+            )
+            for spec in specs:
+                contexts[spec.table] = _increment_context(con, spec, live, base, slice_volume)
+        load_schema = warehouse.new_load_schema(con)
+
+    _configure_dlt(settings)
+    import dlt
+
+    reporter.stage("generate", ", ".join(s.table for s in specs))
+    stats: dict[str, list] = {}
+    resources = [
+        dlt.resource(
+            _rows_of(spec, contexts.get(spec.table, base), reporter, stats),
+            name=spec.table,
+            table_name=spec.table,
+            write_disposition="replace",
+            primary_key=spec.primary_key,
+        )
+        for spec in specs
+    ]
+    pipeline = dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name=load_schema,
+        pipelines_dir=str(settings.paths.dlt_dir),
+        progress=None,
+    )
+    # Every run loads into a new, empty schema: local state and pending load packages from an
+    # earlier (maybe killed) run must not leak into it.
+    pipeline = pipeline.drop()
+    started = time.perf_counter()
+    try:
+        pipeline.extract(resources)
+        generated = time.perf_counter()
+        reporter.stage("load", f"{sum(r for r, _ in stats.values()):,} rows into {db.name}")
+        pipeline.normalize()
+        pipeline.load(raise_on_failed_jobs=True)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        error = _unwrap(exc, settings)
+        if error is not None:
+            raise error from exc
+        raise PipelineError(
+            f"dlt could not load the data into {db}: {exc}",
+            hint="Run again with --verbose for dlt's full error; your previous tables are unchanged.",
+        ) from exc
+    loaded = time.perf_counter()
+
+    with warehouse.connect(db) as con:
+        if incremental:
+            counts = warehouse.append_in(con, load_schema, [s.table for s in specs])
+        else:
+            counts = warehouse.swap_in(con, load_schema, [s.table for s in specs])
+    swapped = time.perf_counter()
+    tables = tuple(
+        TableLoad(table=s.table, rows=counts[s.table], seconds=stats.get(s.table, [0, 0.0])[1], source=s.path)
+        for s in specs
+    )
+    return LoadReport(
+        tables=tables,
+        mode="incremental" if incremental else "replace",
+        generate_seconds=generated - started,
+        load_seconds=loaded - generated,
+        swap_seconds=swapped - loaded,
+    )
+

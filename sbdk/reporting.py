@@ -1,0 +1,117 @@
+"""Progress reporting and result values shared by the CLI, the watcher and the server.
+
+Domain code calls a `Reporter` (a no-op by default) and returns the report dataclasses below;
+rendering them is the caller's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Reporter:
+    """Receives progress from a run. Subclass and override what you want to show."""
+
+    def stage(self, name: str, detail: str = "") -> None:
+        """A stage of the run starts: 'generate', 'load', 'dbt'."""
+
+    def table_progress(self, table: str, rows: int, total: int | None) -> None:
+        """`rows` of `table` have been generated so far (of `total`, when known)."""
+
+    def table_done(self, table: str, rows: int, seconds: float) -> None:
+        """A table finished generating."""
+
+    def node_started(self, name: str, resource_type: str) -> None:
+        """dbt started a model, test, seed or snapshot."""
+
+    def node_finished(self, node: "NodeResult") -> None:
+        """dbt finished a node."""
+
+    def log(self, message: str) -> None:
+        """A line of detail (shown with --verbose)."""
+
+    def warn(self, message: str) -> None:
+        """Something the user should know that does not stop the run."""
+
+
+NULL_REPORTER = Reporter()
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    table: str
+    rows: int
+    seconds: float  # generation and extraction of this table
+    source: Path | None = None  # the pipeline file that made it
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    tables: tuple[TableLoad, ...]
+    mode: str  # "replace" or "incremental"
+    generate_seconds: float
+    load_seconds: float
+    swap_seconds: float
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    @property
+    def seconds(self) -> float:
+        return self.generate_seconds + self.load_seconds + self.swap_seconds
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    name: str
+    resource_type: str  # model, test, seed, snapshot
+    status: str  # success, error, pass, fail, warn, skipped
+    seconds: float
+    message: str | None = None
+    failures: int | None = None
+    compiled_path: Path | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "fail")
+
+
+@dataclass(frozen=True)
+class DbtReport:
+    command: str
+    success: bool
+    nodes: tuple[NodeResult, ...]
+    seconds: float
+    parse_seconds: float = 0.0  # from invoke() to the first node (import, parse, compile setup)
+    error: str | None = None  # dbt could not run at all (parse error, connection...)
+
+    def count(self, resource_type: str, *statuses: str) -> int:
+        return sum(
+            1 for n in self.nodes if n.resource_type == resource_type and (not statuses or n.status in statuses)
+        )
+
+    @property
+    def failures(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if n.failed)
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    trigger: str
+    load: LoadReport | None = None
+    dbt: DbtReport | None = None
+    row_counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.error is None and (self.dbt is None or self.dbt.success)

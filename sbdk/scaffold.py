@@ -1,0 +1,154 @@
+"""`sbdk init`: create a project folder from the packaged templates (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sbdk.config import CONFIG_FILENAME, DEFAULTS, MAX_ROWS_PER_TABLE
+from sbdk.errors import UsageError
+
+# dbt's rule for project names: letters, digits and underscores, not starting with a digit.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_NAME = 64
+_PROJECT_PLACEHOLDER = "__SBDK_PROJECT__"
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    folder: Path
+    users: int = DEFAULTS["data_volume"]["users"]
+    events: int = DEFAULTS["data_volume"]["events"]
+    orders: int = DEFAULTS["data_volume"]["orders"]
+    seed: int = DEFAULTS["seed"]
+    as_of: date | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class InitReport:
+    root: Path
+    project: str
+    files: tuple[Path, ...]
+
+
+def templates_dir() -> Path:
+    """`templates/` inside an installed wheel (sbdk/templates) or beside the package in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "dbt_project" / "dbt_project.yml").is_file():
+            return candidate
+    raise UsageError(
+        "sbdk's project templates are missing from this installation.",
+        hint="Reinstall sbdk (`pip install --force-reinstall sbdk`).",
+    )
+
+
+def validate_name(name: str) -> str:
+    """The project name (the folder's last part) if dbt would accept it, else a UsageError."""
+    base = Path(name).name
+    if not base or base in (".", ".."):
+        raise UsageError(f"{name!r} is not a project name.", hint="Try `sbdk init my_project`.")
+    if len(base) > _MAX_NAME:
+        raise UsageError(
+            f"Project name {base[:20]!r}… is {len(base)} characters long; the limit is {_MAX_NAME}.",
+            hint="Choose a shorter name.",
+        )
+    if not _NAME.match(base):
+        suggestion = re.sub(r"[^A-Za-z0-9_]+", "_", base).strip("_") or "project"
+        if suggestion[0].isdigit():
+            suggestion = f"p_{suggestion}"
+        raise UsageError(
+            f"Project name {base!r} is not allowed: dbt project names use only letters, digits "
+            "and underscores, and do not start with a digit.",
+            hint=f"Try `sbdk init {suggestion}`.",
+        )
+    return base
+
+
+def init_project(options: InitOptions) -> InitReport:
+    name = validate_name(str(options.folder))
+    root = options.folder.expanduser().absolute()
+    for label, value in (("users", options.users), ("events", options.events), ("orders", options.orders)):
+        if not 0 <= value <= MAX_ROWS_PER_TABLE:
+            raise UsageError(
+                f"--{label} {value} is outside 0..{MAX_ROWS_PER_TABLE:,}.",
+                hint=f"Give a number of rows between 0 and {MAX_ROWS_PER_TABLE:,}.",
+            )
+    if options.users == 0 and (options.events or options.orders):
+        raise UsageError(
+            "0 users with events or orders: every event and order belongs to a user.",
+            hint="Give --users 1 or more, or set --events 0 --orders 0.",
+        )
+    if not root.parent.is_dir():
+        raise UsageError(
+            f"Cannot create {root}: its parent folder {root.parent} does not exist.",
+            hint="Create the parent folder first, or choose another location.",
+        )
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} exists and is a file.", hint="Choose another project name.")
+    if root.is_dir() and any(root.iterdir()) and not options.force:
+        raise UsageError(
+            f"Folder {root} already exists and is not empty; sbdk will not overwrite it.",
+            hint="Choose another name, or pass --force to write sbdk's files into it "
+            "(your data and other files are kept).",
+        )
+    try:
+        root.mkdir(exist_ok=True)
+        written = _write_project(root, name, options)
+    except PermissionError as exc:
+        raise UsageError(
+            f"Cannot write the project into {root}: {exc.strerror}.",
+            hint="Choose a folder you can write to.",
+        ) from exc
+    return InitReport(root=root, project=name, files=tuple(written))
+
+
+def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
+    templates = templates_dir()
+    written: list[Path] = []
+
+    def put(relative: str, text: str, mode: int | None = None) -> None:
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        if mode is not None:
+            os.chmod(target, mode)
+        written.append(target)
+
+    for source in sorted((templates / "project").rglob("*")):
+        if source.is_file() and "__pycache__" not in source.parts:
+            relative = source.relative_to(templates / "project").as_posix()
+            relative = relative.replace("dot_", ".", 1) if relative.startswith("dot_") else relative
+            put(relative, source.read_text(encoding="utf-8").replace(_PROJECT_PLACEHOLDER, name))
+    for source in sorted((templates / "dbt_project").rglob("*")):
+        if source.is_file() and "__pycache__" not in source.parts:
+            relative = source.relative_to(templates / "dbt_project").as_posix()
+            if relative.split("/")[0] in ("target", "logs", "dbt_packages"):
+                continue
+            put(f"dbt/{relative}", source.read_text(encoding="utf-8").replace(_PROJECT_PLACEHOLDER, name))
+
+    env = root / ".env"
+    if not env.exists():
+        put(".env", "# Secrets for this project (git-ignored). See .env.example.\n", mode=0o600)
+    config = {
+        "project": name,
+        "target": "dev",
+        "duckdb_path": DEFAULTS["duckdb_path"],
+        "pipelines_path": DEFAULTS["pipelines_path"],
+        "dbt_path": DEFAULTS["dbt_path"],
+        "profiles_dir": DEFAULTS["profiles_dir"],
+        "seed": options.seed,
+        "as_of": (options.as_of or date.today()).isoformat(),
+        "data_volume": {"users": options.users, "events": options.events, "orders": options.orders},
+        "tracking": dict(DEFAULTS["tracking"]),
+        "webhooks": dict(DEFAULTS["webhooks"]),
+    }
+    put(CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
+    (root / "data").mkdir(exist_ok=True)
+    return written
+

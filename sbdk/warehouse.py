@@ -1,0 +1,210 @@
+"""The project's DuckDB file: opening it safely, and swapping freshly loaded raw tables in atomically.
+
+dlt's `replace` is not atomic on DuckDB (NOTES.md: killed or failed loads left tables empty). So dlt
+always loads into a brand-new schema `_sbdk_load_<n>`, and the tables users see are views in schema
+`raw` (`raw.raw_users` ...). One DuckDB transaction repoints the views at the new load and records it
+in `_sbdk.raw_tables`; a failed or killed run never reaches that transaction, so the previous tables
+stay whole. Loads no view points at any more are dropped afterwards (and at the start of the next run,
+which cleans up after a crash).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sbdk.errors import LockError, PipelineError, SbdkError
+
+if TYPE_CHECKING:
+    import duckdb
+
+RAW_SCHEMA = "raw"
+META_SCHEMA = "_sbdk"
+LOAD_PREFIX = "_sbdk_load_"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lock_error(path: Path, exc: BaseException) -> SbdkError | None:
+    """A clear LockError if `exc` says another process holds `path`, else None."""
+    text = str(exc)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return None
+    match = _LOCK_HOLDER.search(text)
+    holder = f"{match['program']} (PID {match['pid']})" if match else "another program"
+    return LockError(
+        f"The database {path} is in use by {holder}: DuckDB lets only one program write to a file.",
+        hint="Close that program's connection (a notebook, DBeaver, the DuckDB CLI), or open it "
+        "read-only there (`duckdb -readonly " + str(path) + "`), then run sbdk again.",
+    )
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator["duckdb.DuckDBPyConnection"]:
+    """A short-lived connection; lock conflicts become a LockError naming the holder."""
+    import duckdb
+
+    if read_only and not path.exists():
+        raise PipelineError(
+            f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it."
+        )
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PipelineError(
+                f"Cannot create the folder {path.parent} for the database: {exc.strerror}.",
+                hint="Check the permissions of the project folder, or change duckdb_path.",
+            ) from exc
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        error = lock_error(path, exc)
+        if error:
+            raise error from exc
+        if "different configuration" in str(exc):
+            raise LockError(
+                f"The database {path} is already open in this process with other settings.",
+                hint="This is a bug in sbdk: please report it with the command you ran.",
+            ) from exc
+        raise PipelineError(
+            f"Cannot open the database {path}: {exc}",
+            hint="If the file is damaged, move it away and run `sbdk dev` to rebuild it.",
+        ) from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_writable(path: Path) -> None:
+    """Fail fast, before any data is generated, when the file cannot be opened for writing."""
+    with connect(path) as con:
+        prepare(con)
+
+
+def prepare(con: "duckdb.DuckDBPyConnection") -> None:
+    """Create sbdk's bookkeeping and drop loads left behind by failed or killed runs."""
+    con.execute(f"create schema if not exists {META_SCHEMA}")
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(
+        f"""create table if not exists {META_SCHEMA}.raw_tables (
+            table_name varchar primary key,
+            load_schema varchar not null,
+            rows bigint not null,
+            loaded_at timestamptz not null default current_timestamp
+        )"""
+    )
+    con.execute(f"create sequence if not exists {META_SCHEMA}.load_seq")
+    drop_unused_loads(con)
+
+
+def live_tables(con: "duckdb.DuckDBPyConnection") -> dict[str, tuple[str, int]]:
+    """table -> (load schema holding it, rows), for every raw table users can see."""
+    try:
+        rows = con.execute(f"select table_name, load_schema, rows from {META_SCHEMA}.raw_tables").fetchall()
+    except Exception:  # a file sbdk has not loaded yet
+        return {}
+    return {name: (schema, count) for name, schema, count in rows}
+
+
+def new_load_schema(con: "duckdb.DuckDBPyConnection") -> str:
+    (number,) = con.execute(f"select nextval('{META_SCHEMA}.load_seq')").fetchone()
+    return f"{LOAD_PREFIX}{number}"
+
+
+def drop_unused_loads(con: "duckdb.DuckDBPyConnection") -> list[str]:
+    live = {schema for schema, _rows in live_tables(con).values()}
+    schemas = [
+        name
+        for (name,) in con.execute(
+            "select schema_name from information_schema.schemata where schema_name like ?",
+            [LOAD_PREFIX + "%"],
+        ).fetchall()
+    ]
+    # dlt creates "<dataset>_staging" next to a dataset for some write dispositions.
+    unused = [s for s in schemas if s.endswith("_staging") or s not in live]
+    for schema in unused:
+        con.execute(f"drop schema if exists {_quote(schema)} cascade")
+    return unused
+
+
+def swap_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+    """Make `tables` of `load_schema` the live raw tables, all at once. Returns their row counts."""
+    tables = list(tables)
+    counts: dict[str, int] = {}
+    con.execute("begin transaction")
+    try:
+        for table in tables:
+            (rows,) = con.execute(f"select count(*) from {_quote(load_schema)}.{_quote(table)}").fetchone()
+            counts[table] = rows
+            con.execute(
+                f"create or replace view {RAW_SCHEMA}.{_quote(table)} as "
+                f"select * from {_quote(load_schema)}.{_quote(table)}"
+            )
+            con.execute(
+                f"insert or replace into {META_SCHEMA}.raw_tables values (?, ?, ?, current_timestamp)",
+                [table, load_schema, rows],
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    drop_unused_loads(con)
+    return counts
+
+
+def append_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+    """Append the rows of `tables` in `load_schema` to the live tables, all at once. Returns new rows."""
+    live = live_tables(con)
+    added: dict[str, int] = {}
+    con.execute("begin transaction")
+    try:
+        for table in tables:
+            target, rows = live[table]
+            (new,) = con.execute(f"select count(*) from {_quote(load_schema)}.{_quote(table)}").fetchone()
+            columns = [
+                c for (c,) in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = ? and table_name = ? order by ordinal_position",
+                    [target, table],
+                ).fetchall()
+            ]
+            column_list = ", ".join(_quote(c) for c in columns)
+            try:
+                con.execute(
+                    f"insert into {_quote(target)}.{_quote(table)} ({column_list}) "
+                    f"select {column_list} from {_quote(load_schema)}.{_quote(table)}"
+                )
+            except Exception as exc:
+                raise PipelineError(
+                    f"Cannot append the new rows of {table}: {exc}",
+                    hint="The table's columns changed since the last full load: run `sbdk dev` "
+                    "without --incremental first.",
+                ) from exc
+            con.execute(
+                f"update {META_SCHEMA}.raw_tables set rows = ?, loaded_at = current_timestamp "
+                "where table_name = ?",
+                [rows + new, table],
+            )
+            added[table] = new
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute(f"drop schema if exists {_quote(load_schema)} cascade")
+    return added
+
+
+def row_counts(path: Path) -> dict[str, int]:
+    """Rows per live raw table, read briefly and read-only."""
+    if not path.exists():
+        return {}
+    with connect(path, read_only=True) as con:
+        return {name: rows for name, (_schema, rows) in sorted(live_tables(con).items())}

@@ -1,0 +1,72 @@
+"""Shared fixtures: real projects in tmp_path, a clean environment, the CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sbdk.cli.app import app
+from sbdk.scaffold import InitOptions, init_project
+
+# Small volumes keep each real dlt + dbt run to a few seconds.
+SMALL = {"users": 200, "events": 1_000, "orders": 400}
+AS_OF = date(2026, 11, 1)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SBDK_* setting of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("SBDK_") or name in ("DBT_DUCKDB_PATH",):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """Create an sbdk project (the real `init`) with small volumes; returns its folder."""
+
+    def make(name: str = "demo", **volume: int) -> Path:
+        sizes = {**SMALL, **volume}
+        report = init_project(InitOptions(folder=tmp_path / name, as_of=AS_OF, **sizes))
+        return report.root
+
+    return make
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Path]) -> Path:
+    return make_project()
+
+
+def edit_config(root: Path, **changes) -> None:
+    path = root / "sbdk_config.json"
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2))
+
+
+class Cli:
+    """Runs `sbdk` in-process from a given folder, like a user in a terminal."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, cwd: Path | None = None, input: str | None = None):
+        old = Path.cwd()
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            return self.runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        finally:
+            os.chdir(old)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
