@@ -50,6 +50,10 @@ def generate(
         raise ValueError("orders need at least one user")
     # Buyers are the same heavy users who click the most (shared activity weights).
     weights = activity_weights(len(signups), seed)
+    if orders == 0:
+        # An empty batch still carries the schema, so the table exists (empty) after loading.
+        yield pa.RecordBatch.from_pylist([], schema=SCHEMA)
+        return
     for number, start, stop in batch_bounds(orders, batch_rows):
         n = stop - start
         r = rng(seed, STREAM_ORDERS, number, first_order_id)

@@ -63,6 +63,10 @@ def generate(users: int, *, seed: int, as_of: date, batch_rows: int = BATCH_ROWS
     p = pools()
     signup = signups(users, seed, as_of, batch_rows)
     as_of_days = (np.datetime64(as_of, "D") - np.datetime64("1970-01-01", "D")).astype(np.int32)
+    if users == 0:
+        # An empty batch still carries the schema, so the table exists (empty) after loading.
+        yield pa.RecordBatch.from_pylist([], schema=SCHEMA)
+        return
     for number, start, stop in batch_bounds(users, batch_rows):
         n = stop - start
         r = rng(seed, STREAM_USERS, number)

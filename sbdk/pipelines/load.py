@@ -52,7 +52,9 @@ def _as_arrow(item: Any, spec: PipelineSpec) -> Any:
     )
 
 
-def _rows_of(spec: PipelineSpec, ctx: PipelineContext, reporter: Reporter, stats: dict[str, list]):
+def _rows_of(
+    spec: PipelineSpec, ctx: PipelineContext, reporter: Reporter, stats: dict[str, list], schemas: dict[str, Any]
+):
     """The pipeline's batches, timed and counted, with its errors tagged with file and line."""
     total = getattr(ctx.volume, spec.table.removeprefix("raw_"), None)
     spent, rows = 0.0, 0
@@ -66,6 +68,7 @@ def _rows_of(spec: PipelineSpec, ctx: PipelineContext, reporter: Reporter, stats
             except StopIteration:
                 break
             item = _as_arrow(item, spec)
+            schemas.setdefault(spec.table, item.schema)
             rows += item.num_rows
             spent += time.perf_counter() - started
             stats[spec.table] = [rows, spent]
@@ -157,6 +160,30 @@ def _increment_context(
     )
 
 
+def _create_empty_tables(con: Any, load_schema: str, specs: list[PipelineSpec], schemas: dict[str, Any]) -> None:
+    """dlt creates no table for a resource without rows: make it from the schema of its empty batch."""
+    import pyarrow as pa
+
+    existing = {
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [load_schema]
+        ).fetchall()
+    }
+    for spec in specs:
+        if spec.table in existing:
+            continue
+        schema = schemas.get(spec.table)
+        if schema is None:
+            raise PipelineError(
+                f"Pipeline {spec.path} yielded nothing, so sbdk cannot tell the columns of {spec.table}.",
+                hint="When there are no rows, yield an empty pyarrow table that has the schema.",
+            )
+        con.execute(f'create schema if not exists "{load_schema}"')
+        empty = pa.Table.from_batches([], schema=schema)  # noqa: F841 - read by DuckDB below
+        con.execute(f'create table "{load_schema}"."{spec.table}" as select * from empty')
+
+
 def load(
     settings: Settings,
     *,
@@ -217,9 +244,10 @@ def load(
 
     reporter.stage("generate", ", ".join(s.table for s in specs))
     stats: dict[str, list] = {}
+    schemas: dict[str, Any] = {}
     resources = [
         dlt.resource(
-            _rows_of(spec, contexts.get(spec.table, base), reporter, stats),
+            _rows_of(spec, contexts.get(spec.table, base), reporter, stats, schemas),
             name=spec.table,
             table_name=spec.table,
             write_disposition="replace",
@@ -257,6 +285,7 @@ def load(
     loaded = time.perf_counter()
 
     with warehouse.connect(db) as con:
+        _create_empty_tables(con, load_schema, specs, schemas)
         if incremental:
             counts = warehouse.append_in(con, load_schema, [s.table for s in specs])
         else:

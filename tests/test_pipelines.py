@@ -1,0 +1,171 @@
+"""Real Faker -> real dlt -> a real DuckDB file in tmp_path, at small volumes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import KEYS, counts, query, raw_checksums
+from sbdk.config import DataVolume, load_settings
+from sbdk.errors import PipelineError
+from sbdk.pipelines.load import load
+
+
+def run_load(root: Path, **kwargs):
+    return load(load_settings(root / "sbdk_config.json"), **kwargs)
+
+
+def test_load_gives_exact_counts_and_relations_that_hold(project):
+    report = run_load(project)
+    assert {t.table: t.rows for t in report.tables} == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+    assert counts(project) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+    for table, key in KEYS.items():
+        assert query(project, f"select count(distinct {key}) from raw.{table}")[0][0] == counts(project)[table]
+    orphans = query(
+        project,
+        "select count(*) from raw.raw_events e left join raw.raw_users u using (user_id) where u.user_id is null",
+    )
+    assert orphans == [(0,)]
+    early = query(
+        project,
+        """select
+             (select count(*) from raw.raw_events e join raw.raw_users u using (user_id)
+              where e.occurred_at < u.signup_at),
+             (select count(*) from raw.raw_orders o join raw.raw_users u using (user_id)
+              where o.ordered_at < u.signup_at)""",
+    )
+    assert early == [(0, 0)]
+
+
+def test_rerun_replaces_never_duplicates_and_keeps_one_copy(project):
+    run_load(project)
+    first = raw_checksums(project)
+    run_load(project)
+    assert counts(project) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+    assert raw_checksums(project) == first
+    loads = query(project, "select count(*) from information_schema.schemata where schema_name like '_sbdk_load_%'")
+    assert loads == [(1,)]
+
+
+def test_same_seed_same_checksums_other_seed_differs(make_project):
+    a, b = make_project("a"), make_project("b")
+    run_load(a)
+    run_load(b)
+    assert raw_checksums(a) == raw_checksums(b)
+    run_load(b, seed=43)
+    assert raw_checksums(a)["raw_events"] != raw_checksums(b)["raw_events"]
+
+
+def test_volume_override_and_zero_rows(project):
+    run_load(project, volume=DataVolume(users=50, events=0, orders=10))
+    assert counts(project) == {"raw_users": 50, "raw_events": 0, "raw_orders": 10}
+
+
+def test_incremental_appends_only_new_later_rows(project):
+    run_load(project)
+    before = counts(project)
+    (newest_event,) = query(project, "select max(occurred_at) from raw.raw_events")[0]
+    report = run_load(project, incremental=True)
+    assert report.mode == "incremental"
+    assert {t.table for t in report.tables} == {"raw_events", "raw_orders"}
+    after = counts(project)
+    assert after["raw_users"] == before["raw_users"]
+    assert after["raw_events"] == before["raw_events"] + 100
+    assert after["raw_orders"] == before["raw_orders"] + 40
+    for table, key in KEYS.items():
+        assert query(project, f"select count(distinct {key}) from raw.{table}")[0][0] == after[table]
+    assert query(project, "select min(occurred_at) from raw.raw_events where event_id > 1000")[0][0] > newest_event
+    orphans = query(project, "select count(*) from raw.raw_orders where user_id not in (select user_id from raw.raw_users)")
+    assert orphans == [(0,)]
+
+
+def test_incremental_before_any_load_says_what_to_do(project):
+    with pytest.raises(PipelineError, match="has not been loaded yet"):
+        run_load(project, incremental=True)
+
+
+def test_generator_failing_after_first_batch_leaves_tables_byte_identical(project):
+    run_load(project)
+    before = raw_checksums(project)
+    (project / "pipelines" / "events.py").write_text(
+        textwrap.dedent(
+            """
+            from sbdk.generators import events
+
+            TABLE = "raw_events"
+
+
+            def generate(ctx):
+                yield from events.generate(10, seed=1, signups=ctx.signups, window=ctx.window)
+                raise RuntimeError("disk on fire")
+            """
+        )
+    )
+    with pytest.raises(PipelineError) as info:
+        run_load(project)
+    assert "events.py, line 9" in info.value.message
+    assert "RuntimeError: disk on fire" in info.value.message
+    assert raw_checksums(project) == before
+
+
+def test_a_new_pipeline_file_becomes_a_raw_table(project):
+    (project / "pipelines" / "visits.py").write_text(
+        "def generate(ctx):\n"
+        "    yield [{'visit_id': i, 'page': '/'} for i in range(ctx.volume.users)]\n"
+    )
+    report = run_load(project)
+    assert "raw_visits" in {t.table for t in report.tables}
+    assert query(project, "select count(*), count(distinct visit_id) from raw.raw_visits") == [(200, 200)]
+
+
+def test_a_broken_pipeline_file_is_named_and_nothing_changes(project):
+    run_load(project)
+    before = raw_checksums(project)
+    (project / "pipelines" / "broken.py").write_text("def generate(ctx):\n    yield [\n")
+    with pytest.raises(PipelineError) as info:
+        run_load(project)
+    assert "broken.py, line 2" in info.value.message
+    assert raw_checksums(project) == before
+
+
+def test_cli_pipelines_only_prints_summary(project, cli):
+    result = cli("dev", "--pipelines-only", cwd=project)
+    assert result.exit_code == 0, result.output
+    assert "raw_events" in result.stdout and "1,000" in result.stdout
+    assert "rows/s" in result.stdout
+    assert counts(project)["raw_orders"] == 400
+
+
+def test_cli_rejects_zero_users_with_events(project, cli):
+    result = cli("dev", "--pipelines-only", "--users", "0", cwd=project)
+    assert result.exit_code == 2
+    assert "0 users with events or orders" in result.stderr
+
+
+def test_cli_rejects_negative_scale(project, cli):
+    result = cli("dev", "--pipelines-only", "--scale", "-1", cwd=project)
+    assert result.exit_code == 2
+    assert "--scale -1.0 must be between 0 and" in result.stderr
+
+
+def test_database_held_by_another_program_fails_before_generating(project, cli):
+    db = project / "data" / "dev.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = cli("dev", "--pipelines-only", cwd=project)
+    finally:
+        holder.communicate("")
+    assert result.exit_code == 6
+    assert f"is in use by" in result.stderr and f"PID {holder.pid}" in result.stderr
+    assert "duckdb -readonly" in result.stderr
+    assert not (project / ".sbdk" / "dlt" / "sbdk").exists() or "generate" not in result.stdout
