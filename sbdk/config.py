@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "data_volume": {"users": 10_000, "events": 50_000, "orders": 20_000},
     "tracking": {"enabled": False, "uuid": None, "endpoint": "http://127.0.0.1:8000"},
     "webhooks": {"branch": "main", "cors_origins": []},
+    "backups": {"keep": 0},
 }
 # Keys that may only come from the environment or .env, never from a committed config file.
 SECRET_KEYS = ("webhook_secret",)
@@ -62,6 +63,11 @@ class Tracking:
 class Webhooks:
     branch: str
     cors_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Backups:
+    keep: int  # automatic backups kept before each full run (0: none)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,14 @@ class ProjectPaths:
     def env_file(self) -> Path:
         return self.root / ".env"
 
+    @property
+    def backups_dir(self) -> Path:
+        return self.root / "backups"
+
+    @property
+    def run_logs_dir(self) -> Path:
+        return self.root / "logs"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -109,6 +123,7 @@ class Settings:
     data_volume: DataVolume
     tracking: Tracking
     webhooks: Webhooks
+    backups: Backups
     paths: ProjectPaths
     webhook_secret: str | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
@@ -334,6 +349,9 @@ def _validate(
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         problems.append(f"webhooks.cors_origins must be a list of URLs, got {origins!r}.")
         origins = []
+    backups_raw = section("backups")
+    backups = Backups(keep=integer("backups.keep", backups_raw["keep"], 0, 1000))
+
     secret = data.get("webhook_secret")
     if secret is not None and not isinstance(secret, str):
         secret = str(secret)
@@ -365,6 +383,7 @@ def _validate(
         data_volume=volume,
         tracking=tracking,
         webhooks=Webhooks(branch=branch, cors_origins=tuple(origins)),
+        backups=backups,
         paths=paths,
         webhook_secret=secret or None,
         warnings=tuple(warnings),

@@ -1,16 +1,19 @@
 """One run of the project: pipelines, then dbt, under the project run lock.
 
-The CLI, the watcher and the webhook server all call `run()` and render the same RunReport.
+The CLI, the watcher and the webhook server all call `run()` and render the same RunReport; every
+run, failed ones included, is appended to the project's run history.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
-from sbdk import warehouse
+from sbdk import history, warehouse
 from sbdk.config import DataVolume, Settings
+from sbdk.errors import SbdkError
 from sbdk.lock import run_lock
 from sbdk.reporting import NULL_REPORTER, Reporter, RunReport
 
@@ -29,42 +32,75 @@ class RunPlan:
     fail_fast: bool = False
     verbose: bool = False
     trigger: str = "sbdk dev"
-    extra: dict = field(default_factory=dict)
+
+    def options(self) -> dict:
+        return {
+            "pipelines": self.pipelines,
+            "dbt": self.dbt,
+            "tables": sorted(self.tables) if self.tables is not None else None,
+            "select": list(self.select),
+            "incremental": self.incremental,
+            "volume": self.volume.as_dict() if self.volume else None,
+            "seed": self.seed,
+            "fail_fast": self.fail_fast,
+        }
 
 
 def run(
-    settings: Settings, plan: RunPlan, reporter: Reporter = NULL_REPORTER, *, wait: bool = False
+    settings: Settings,
+    plan: RunPlan,
+    reporter: Reporter = NULL_REPORTER,
+    *,
+    wait: bool = False,
+    run_id: str | None = None,
 ) -> RunReport:
     """Run `plan` on the project. Raises SbdkError when the run cannot proceed; a dbt model or test
     that fails does not raise: it is in the report (`report.success` is False)."""
+    report = RunReport(run_id=run_id or uuid.uuid4().hex[:12], trigger=plan.trigger)
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    try:
+        with run_lock(settings.paths.lock_file, plan.trigger, wait=wait, reporter=reporter):
+            _run_locked(settings, plan, reporter, report)
+    except SbdkError as exc:
+        report.error = str(exc)
+        raise
+    except KeyboardInterrupt:
+        report.error = "interrupted"
+        raise
+    finally:
+        report.seconds = time.perf_counter() - started
+        try:
+            history.record(settings.paths.state_dir, report, started_at=started_at, options=plan.options())
+        except OSError as exc:  # a read-only project must not hide the run's own outcome
+            reporter.warn(f"Could not record the run in the history: {exc}")
+    return report
+
+
+def _run_locked(settings: Settings, plan: RunPlan, reporter: Reporter, report: RunReport) -> None:
     from sbdk.pipelines.load import load
     from sbdk.transform import run_dbt
 
-    report = RunReport(run_id=uuid.uuid4().hex[:12], trigger=plan.trigger)
-    started = time.perf_counter()
-    with run_lock(settings.paths.lock_file, plan.trigger, wait=wait, reporter=reporter):
-        db = settings.paths.duckdb_path
-        # Fail fast on a database held by another program, before generating anything.
-        warehouse.ensure_writable(db)
-        if plan.pipelines:
-            report.load = load(
-                settings,
-                only=set(plan.tables) if plan.tables is not None else None,
-                incremental=plan.incremental,
-                volume=plan.volume,
-                seed=plan.seed,
-                reporter=reporter,
-            )
-        if plan.dbt:
-            reporter.stage("dbt", "build" + (f" --select {' '.join(plan.select)}" if plan.select else ""))
-            report.dbt = run_dbt(
-                settings,
-                "build",
-                select=plan.select,
-                fail_fast=plan.fail_fast,
-                verbose=plan.verbose,
-                reporter=reporter,
-            )
-        report.row_counts = warehouse.row_counts(db)
-    report.seconds = time.perf_counter() - started
-    return report
+    db = settings.paths.duckdb_path
+    # Fail fast on a database held by another program, before generating anything.
+    warehouse.ensure_writable(db)
+    if plan.pipelines:
+        report.load = load(
+            settings,
+            only=set(plan.tables) if plan.tables is not None else None,
+            incremental=plan.incremental,
+            volume=plan.volume,
+            seed=plan.seed,
+            reporter=reporter,
+        )
+    if plan.dbt:
+        reporter.stage("dbt", "build" + (f" --select {' '.join(plan.select)}" if plan.select else ""))
+        report.dbt = run_dbt(
+            settings,
+            "build",
+            select=plan.select,
+            fail_fast=plan.fail_fast,
+            verbose=plan.verbose,
+            reporter=reporter,
+        )
+    report.row_counts = warehouse.row_counts(db)

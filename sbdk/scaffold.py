@@ -147,6 +147,7 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
         "data_volume": {"users": options.users, "events": options.events, "orders": options.orders},
         "tracking": dict(DEFAULTS["tracking"]),
         "webhooks": dict(DEFAULTS["webhooks"]),
+        "backups": dict(DEFAULTS["backups"]),
     }
     put(CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
     (root / "data").mkdir(exist_ok=True)

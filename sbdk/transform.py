@@ -180,6 +180,9 @@ def run_dbt(
     seconds = time.perf_counter() - started
     nodes = _node_results(outcome.result, project_dir)
     error = None
+    # dbtRunner turns Ctrl-C into a failed result: give it back to the caller as what it is.
+    if isinstance(outcome.exception, KeyboardInterrupt):
+        raise KeyboardInterrupt
     if outcome.exception is not None:
         error = str(outcome.exception)
         locked = warehouse.lock_error(settings.paths.duckdb_path, outcome.exception)

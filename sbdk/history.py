@@ -1,0 +1,88 @@
+"""Run history: one JSON line per run in the project's state folder, written even for failed runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sbdk.reporting import RunReport
+
+HISTORY_FILE = "history.jsonl"
+
+
+def history_path(state_dir: Path) -> Path:
+    return state_dir / HISTORY_FILE
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def record(state_dir: Path, report: RunReport, *, started_at: datetime, options: dict[str, Any]) -> dict[str, Any]:
+    """Append one run to the history; returns the record written."""
+    load = report.load
+    dbt = report.dbt
+    entry: dict[str, Any] = {
+        "run_id": report.run_id,
+        "trigger": report.trigger,
+        "options": _plain(options),
+        "started_at": started_at.isoformat(),
+        "ended_at": datetime.now(timezone.utc).isoformat(),
+        "status": "succeeded" if report.success else "failed",
+        "seconds": round(report.seconds, 3),
+        "stages": {
+            **({"generate": round(load.generate_seconds, 3), "load": round(load.load_seconds + load.swap_seconds, 3)} if load else {}),
+            **({"dbt": round(dbt.seconds, 3)} if dbt else {}),
+        },
+        "rows": dict(report.row_counts),
+        "dbt": (
+            {
+                "models_passed": dbt.count("model", "success"),
+                "models_failed": dbt.count("model", "error"),
+                "models_skipped": dbt.count("model", "skipped"),
+                "tests_passed": dbt.count("test", "pass"),
+                "tests_failed": dbt.count("test", "fail", "error"),
+                "tests_warned": dbt.count("test", "warn"),
+                "failures": [{"name": n.name, "status": n.status, "message": n.message} for n in dbt.failures],
+            }
+            if dbt
+            else None
+        ),
+        "error": report.error,
+    }
+    path = history_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One write() of one line with O_APPEND: concurrent writers never interleave inside a record.
+    line = (json.dumps(entry) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return entry
+
+
+def read(state_dir: Path) -> list[dict[str, Any]]:
+    """Every recorded run, oldest first (a torn last line from a killed writer is skipped)."""
+    path = history_path(state_dir)
+    if not path.is_file():
+        return []
+    runs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            runs.append(json.loads(line))
+        except ValueError:
+            continue
+    return runs
