@@ -220,7 +220,7 @@ def _layer(path: Path, raw_file: dict[str, Any]) -> tuple[dict[str, Any], set[st
     from dynaconf.utils.parse_conf import parse_conf_data
 
     for key in SECRET_KEYS:
-        if key in raw_file:
+        if any(str(name).lower() == key for name in raw_file):
             raise ConfigError(
                 f"{path.name} contains the secret {key!r}: secrets must not live in a committed file.",
                 hint=f"Remove it and set SBDK_{key.upper()} in the project's .env or the environment.",
@@ -234,14 +234,15 @@ def _layer(path: Path, raw_file: dict[str, Any]) -> tuple[dict[str, Any], set[st
         settings_files=[str(path)],
         **{key.upper(): value for key, value in DEFAULTS.items()},
     )
-    env_keys = {k[len(ENV_PREFIX) :].lower().split("__")[0] for k in os.environ if k.startswith(ENV_PREFIX)}
+    # Dotted keys set by the environment or .env ("data_volume.users"), to name them in errors.
+    env_keys = {k[len(ENV_PREFIX) :].lower().replace("__", ".") for k in os.environ if k.startswith(ENV_PREFIX)}
     # .env sits between the file and the environment: apply what the environment does not set.
     dotenv = read_dotenv(path.parent / ".env")
     for name, value in sorted(dotenv.items()):
         if not name.startswith(ENV_PREFIX) or name in os.environ or not name[len(ENV_PREFIX) :]:
             continue
         key = name[len(ENV_PREFIX) :].lower()
-        env_keys.add(key.split("__")[0])
+        env_keys.add(key.replace("__", "."))
         settings.set(key, parse_conf_data(value, tomlfy=True))
     return _lower_keys(settings.as_dict()), env_keys
 
@@ -260,11 +261,17 @@ def _validate(
     warnings: list[str] = []
     known = set(DEFAULTS) | set(SECRET_KEYS) | {"load_dotenv"}
     for key in sorted(set(data) - known):
-        origin = f"SBDK_{key.upper()} in the environment" if key in env_keys else f"{path.name}"
+        origin = f"SBDK_{key.upper()} in the environment" if key in env_keys else path.name
         warnings.append(f"Unknown setting {key!r} (from {origin}) is ignored.")
 
     def where(key: str) -> str:
-        return f"SBDK_{key.upper().replace('.', '__')}" if key.split(".")[0] in env_keys else key
+        """The key as the user wrote it: its SBDK_ variable when the environment or .env set it."""
+        parts = key.split(".")
+        for depth in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:depth])
+            if prefix in env_keys:
+                return f"SBDK_{key.upper().replace('.', '__')}"
+        return key
 
     def text(key: str, value: Any, *, allow_none: bool = False) -> str | None:
         if value is None and allow_none:
@@ -274,19 +281,20 @@ def _validate(
             return None
         return value
 
-    def integer(key: str, value: Any, low: int, high: int, unit: str = "") -> int:
+    def integer(key: str, value: Any, low: int, high: int, unit: str = "") -> int | None:
+        """The value if it is a whole number in low..high; else None (and the problem noted)."""
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
                 value = int(value)
             else:
                 problems.append(f"{where(key)} must be a whole number, got {value!r}.")
-                return low
+                return None
         if value < low:
             problems.append(f"{where(key)} must be at least {low:,}, got {value:,}.")
-            return low
+            return None
         if value > high:
             problems.append(f"{where(key)} = {value:,} is above the cap of {high:,}{unit}.")
-            return high
+            return None
         return value
 
     def section(key: str) -> dict[str, Any]:
@@ -318,6 +326,11 @@ def _validate(
             as_of = date.fromisoformat(str(as_of_raw))
         except ValueError:
             problems.append(f"{where('as_of')} must be a date like 2026-11-30, got {as_of_raw!r}.")
+    if as_of > date.today():
+        problems.append(
+            f"{where('as_of')} = {as_of.isoformat()} is in the future; the generated history ends "
+            "at as_of and must lie in the past."
+        )
 
     volume_raw = section("data_volume")
     volume = DataVolume(

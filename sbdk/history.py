@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sbdk.errors import UsageError
 from sbdk.reporting import RunReport
 
 HISTORY_FILE = "history.jsonl"
@@ -86,3 +87,31 @@ def read(state_dir: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return runs
+
+
+def last(state_dir: Path, count: int) -> list[dict[str, Any]]:
+    """The `count` most recent runs, newest first (every run when `count` is 0)."""
+    runs = read(state_dir)
+    runs.reverse()
+    return runs[:count] if count > 0 else runs
+
+
+def find(state_dir: Path, run_id: str) -> dict[str, Any]:
+    """The run whose id is `run_id` or starts with it; a UsageError when none or several match."""
+    wanted = run_id.strip().lower()
+    runs = read(state_dir)
+    exact = [r for r in runs if r.get("run_id") == wanted]
+    if exact:
+        return exact[-1]
+    matches = [r for r in runs if wanted and str(r.get("run_id", "")).startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UsageError(
+            f"No run {run_id!r} in the history of this project ({len(runs)} runs recorded).",
+            hint="`sbdk history` lists the recent runs with their ids.",
+        )
+    ids = ", ".join(sorted({str(r["run_id"]) for r in matches})[:5])
+    raise UsageError(
+        f"{run_id!r} matches {len(matches)} runs ({ids}).", hint="Give more characters of the run id."
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from sbdk import warehouse
 from sbdk.config import Settings
 from sbdk.errors import DbtError
+from sbdk.faults import pause_point
 from sbdk.reporting import NULL_REPORTER, DbtReport, NodeResult, Reporter
 
 _PACKAGE_FILES = ("packages.yml", "dependencies.yml")
@@ -89,6 +90,8 @@ class _Progress:
                 self.reporter.node_started(info.node_name, info.resource_type)
             elif name == "NodeFinished":
                 info, result = event.data.node_info, event.data.run_result
+                if info.node_name == "user_metrics":
+                    pause_point("dbt")
                 self.reporter.node_finished(
                     NodeResult(
                         unique_id=info.unique_id,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sbdk.errors import LockError, PipelineError, SbdkError
+from sbdk.faults import pause_point
 
 if TYPE_CHECKING:
     import duckdb
@@ -101,7 +102,6 @@ def prepare(con: "duckdb.DuckDBPyConnection") -> None:
             loaded_at timestamptz not null default current_timestamp
         )"""
     )
-    con.execute(f"create sequence if not exists {META_SCHEMA}.load_seq")
     drop_unused_loads(con)
 
 
@@ -115,8 +115,18 @@ def live_tables(con: "duckdb.DuckDBPyConnection") -> dict[str, tuple[str, int]]:
 
 
 def new_load_schema(con: "duckdb.DuckDBPyConnection") -> str:
-    (number,) = con.execute(f"select nextval('{META_SCHEMA}.load_seq')").fetchone()
-    return f"{LOAD_PREFIX}{number}"
+    """A schema name no live table uses. Not a DuckDB sequence: with DuckDB 2.0.1 their values
+    were not durable across connections (1, 2, 2 in three connections), which reused a live schema."""
+    names = [
+        name
+        for (name,) in con.execute(
+            "select schema_name from information_schema.schemata where schema_name like ?",
+            [LOAD_PREFIX + "%"],
+        ).fetchall()
+    ]
+    names += [schema for schema, _rows in live_tables(con).values()]
+    numbers = [int(n[len(LOAD_PREFIX) :]) for n in names if n[len(LOAD_PREFIX) :].isdigit()]
+    return f"{LOAD_PREFIX}{max(numbers, default=0) + 1}"
 
 
 def drop_unused_loads(con: "duckdb.DuckDBPyConnection") -> list[str]:
@@ -152,6 +162,7 @@ def swap_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable
                 f"insert or replace into {META_SCHEMA}.raw_tables values (?, ?, ?, current_timestamp)",
                 [table, load_schema, rows],
             )
+        pause_point("swap")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from importlib import metadata
 
 from sbdk.cli.options import JsonOpt
 
@@ -13,6 +12,8 @@ STACK = ("dlt", "dbt-core", "dbt-duckdb", "duckdb", "faker", "fastapi", "pyarrow
 
 
 def collect() -> dict[str, str | None]:
+    from importlib import metadata
+
     from sbdk import __version__
 
     info: dict[str, str | None] = {

@@ -11,6 +11,7 @@ from typing import Any
 from sbdk import warehouse
 from sbdk.config import DataVolume, Settings
 from sbdk.errors import PipelineError, SbdkError
+from sbdk.faults import pause_point
 from sbdk.pipelines.context import PipelineContext
 from sbdk.pipelines.discovery import PipelineSpec, discover, where
 from sbdk.reporting import NULL_REPORTER, LoadReport, Reporter, TableLoad
@@ -73,6 +74,7 @@ def _rows_of(
             spent += time.perf_counter() - started
             stats[spec.table] = [rows, spent]
             reporter.table_progress(spec.table, rows, total)
+            pause_point("generate")
             yield item
             started = time.perf_counter()
     except PipelineError as exc:
@@ -271,6 +273,7 @@ def load(
         generated = time.perf_counter()
         reporter.stage("load", f"{sum(r for r, _ in stats.values()):,} rows into {db.name}")
         pipeline.normalize()
+        pause_point("load")
         pipeline.load(raise_on_failed_jobs=True)
     except KeyboardInterrupt:
         raise

@@ -1,0 +1,365 @@
+"""`sbdk doctor`: check the installation and the project, each check with a verdict and a fix.
+
+Nothing is changed, with one exception: parsing the dbt project refreshes dbt's own parse cache in
+dbt/target/, exactly as the next `sbdk dev` would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sbdk.errors import SbdkError
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+MB = 1024**2
+GB = 1024**3
+# Below this, a run or a backup is likely to die half-way: fail. Below the warning level, say so.
+DISK_FAIL_BYTES = 100 * MB
+DISK_WARN_BYTES = 1 * GB
+MIN_SECRET_LENGTH = 16
+_NEEDS_CONFIG = "Not checked: needs a valid sbdk_config.json (see the config check)."
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # pass, warn, fail or skip
+    detail: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    checks: tuple[Check, ...]
+    root: Path | None  # the project checked, when its config was found
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.checks if c.status == FAIL)
+
+    @property
+    def warned(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.checks if c.status == WARN)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "project": str(self.root) if self.root else None,
+            "failed": list(self.failed),
+            "warned": list(self.warned),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+def diagnose(
+    config_file: Path | None = None,
+    *,
+    start: Path | None = None,
+    parse_dbt: bool = True,
+    on_check: Callable[[Check], None] = lambda check: None,
+) -> DoctorReport:
+    """Run every check (a failing one never stops the others); `on_check` sees each as it completes."""
+    checks: list[Check] = []
+
+    def add(check: Check) -> None:
+        checks.append(check)
+        on_check(check)
+
+    add(check_python())
+    add(check_packages())
+    add(check_dbt_adapter())
+    settings, config_check = check_config(config_file, start)
+    add(config_check)
+    if settings is None:
+        for name in ("dbt project", "dbt profile", "database", "pipelines", "disk space", "webhook secret"):
+            add(Check(name, SKIP, _NEEDS_CONFIG))
+        return DoctorReport(tuple(checks), None)
+    # The database first: parsing the dbt project imports dbt-duckdb in this process.
+    add(check_database(settings))
+    add(check_dbt_project(settings, parse=parse_dbt))
+    add(check_profile(settings))
+    add(check_pipelines(settings))
+    add(check_disk(settings))
+    add(check_webhook_secret(settings))
+    return DoctorReport(tuple(checks), settings.paths.root)
+
+
+def _guard(name: str, func: Callable[[], Check]) -> Check:
+    try:
+        return func()
+    except SbdkError as exc:
+        return Check(name, FAIL, exc.message, exc.hint)
+
+
+def check_python() -> Check:
+    version = ".".join(str(p) for p in sys.version_info[:3])
+    required = _requires_python()
+    if sys.version_info < (3, 10):
+        return Check("python", FAIL, f"Python {version}; sbdk needs {required or '>=3.10'}.", "Install Python 3.10 or newer and reinstall sbdk in it.")
+    return Check("python", PASS, f"Python {version} ({sys.executable})")
+
+
+def _requires_python() -> str | None:
+    try:
+        return metadata.metadata("sbdk")["Requires-Python"]
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _problems(dist: str, only: set[str] | None = None) -> tuple[list[str], list[str]]:
+    """(requirements of `dist` that the installed packages break, `name version` of those checked)."""
+    from packaging.requirements import Requirement
+
+    broken, seen = [], []
+    for text in metadata.requires(dist) or ():
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = requirement.name
+        if only is not None and name not in only:
+            continue
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            broken.append(f"{name} is not installed ({dist} needs {requirement.specifier or 'it'})")
+            continue
+        seen.append(f"{name} {installed}")
+        if requirement.specifier and not requirement.specifier.contains(installed, prereleases=True):
+            broken.append(f"{name} {installed} does not satisfy {dist}'s {name}{requirement.specifier}")
+    return broken, seen
+
+
+def check_packages() -> Check:
+    try:
+        broken, seen = _problems("sbdk")
+    except metadata.PackageNotFoundError:
+        return Check(
+            "packages",
+            WARN,
+            "sbdk is not installed as a package, so its requirements cannot be checked.",
+            "Install it: `pip install -e .` in a checkout, or `pip install sbdk`.",
+        )
+    except ImportError:
+        return Check("packages", WARN, "The `packaging` library is missing, so versions cannot be checked.", "`pip install packaging`.")
+    if broken:
+        return Check("packages", FAIL, "; ".join(broken) + ".", "Reinstall sbdk's requirements: `pip install -e .` (or `pip install --upgrade sbdk`).")
+    key = [s for s in seen if s.split()[0] in ("dlt", "dbt-core", "dbt-duckdb", "duckdb")]
+    return Check("packages", PASS, f"{', '.join(key)}; all {len(seen)} requirements of sbdk are met.")
+
+
+def check_dbt_adapter() -> Check:
+    """dbt-core and dbt-duckdb agree with each other (not only with sbdk's pins)."""
+    try:
+        core, adapter = metadata.version("dbt-core"), metadata.version("dbt-duckdb")
+    except metadata.PackageNotFoundError as exc:
+        return Check("dbt-duckdb", FAIL, f"{exc.name or exc} is not installed.", "`pip install -e .` (sbdk depends on dbt-core and dbt-duckdb).")
+    try:
+        broken = _problems("dbt-duckdb", {"dbt-core", "dbt-adapters", "dbt-common", "duckdb"})[0]
+        broken += _problems("dbt-core", {"dbt-adapters", "dbt-common"})[0]
+    except ImportError:
+        broken = []
+    if broken:
+        return Check("dbt-duckdb", FAIL, "; ".join(broken) + ".", f'Install matching versions: `pip install "dbt-core=={core}" "dbt-duckdb~={".".join(core.split(".")[:2])}.0"`.')
+    if core.split(".")[:2] != adapter.split(".")[:2]:
+        return Check(
+            "dbt-duckdb",
+            WARN,
+            f"dbt-duckdb {adapter} with dbt-core {core}: compatible, but the same minor version is what dbt-duckdb tests.",
+            f'`pip install "dbt-duckdb~={".".join(core.split(".")[:2])}.0"`.',
+        )
+    return Check("dbt-duckdb", PASS, f"dbt-duckdb {adapter} matches dbt-core {core}.")
+
+
+def check_config(config_file: Path | None, start: Path | None) -> tuple[Any, Check]:
+    from sbdk.config import load_settings
+
+    try:
+        settings = load_settings(config_file, start=start)
+    except SbdkError as exc:
+        return None, Check("config", FAIL, exc.message, exc.hint)
+    if settings.warnings:
+        return settings, Check(
+            "config", WARN, f"{settings.paths.config_file}: " + " ".join(settings.warnings), "Remove or correct those keys."
+        )
+    return settings, Check("config", PASS, f"{settings.paths.config_file} is valid (project {settings.project}).")
+
+
+def check_dbt_project(settings: Any, *, parse: bool = True) -> Check:
+    from sbdk.transform import check_project, run_dbt
+
+    def run() -> Check:
+        check_project(settings)
+        project = settings.paths.dbt_project_dir
+        if not parse:
+            return Check("dbt project", PASS, f"{project} has dbt_project.yml (not parsed: --no-parse).")
+        report = run_dbt(settings, "parse")
+        if not report.success:
+            return Check(
+                "dbt project",
+                FAIL,
+                f"dbt cannot parse {project}: {report.error or 'see dbt/logs/dbt.log'}",
+                "Fix the file named above; `sbdk dev --verbose` shows dbt's full output.",
+            )
+        return Check("dbt project", PASS, f"{project} parses ({report.seconds:.1f}s).")
+
+    return _guard("dbt project", run)
+
+
+def check_profile(settings: Any) -> Check:
+    """The dbt profile sbdk uses points at the configured DuckDB file."""
+    import yaml
+
+    paths = settings.paths
+    project_file = paths.dbt_project_dir / "dbt_project.yml"
+    profiles_file = paths.profiles_dir / "profiles.yml"
+    template = "path: \"{{ env_var('DBT_DUCKDB_PATH', '" + _relative(paths.duckdb_path, paths.root) + "') }}\""
+    if not project_file.is_file():
+        return Check("dbt profile", SKIP, "Not checked: there is no dbt_project.yml (see the dbt project check).")
+    if not profiles_file.is_file():
+        return Check("dbt profile", FAIL, f"There is no {profiles_file}.", "Run `sbdk init --force .` to restore it, or fix profiles_dir.")
+    try:
+        name = (yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}).get("profile")
+        profiles = yaml.safe_load(profiles_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        return Check("dbt profile", FAIL, f"Cannot read the dbt profile: {exc}", f"Fix the YAML of {profiles_file}.")
+    profile = profiles.get(name) if isinstance(profiles, dict) else None
+    if not isinstance(profile, dict):
+        return Check(
+            "dbt profile",
+            FAIL,
+            f"dbt_project.yml uses the profile {name!r}, which {profiles_file} does not define.",
+            f"Set `profile:` in dbt_project.yml to a profile of {profiles_file.name} (sbdk's is 'sbdk').",
+        )
+    target = profile.get("target", "default")
+    output = (profile.get("outputs") or {}).get(target)
+    if not isinstance(output, dict):
+        return Check("dbt profile", FAIL, f"Profile {name!r} has no output {target!r}.", f"Add outputs.{target} to {profiles_file}.")
+    if output.get("type") != "duckdb":
+        return Check("dbt profile", FAIL, f"Profile {name!r} target {target!r} is of type {output.get('type')!r}, not duckdb.", "sbdk builds into DuckDB: set `type: duckdb`.")
+    raw = str(output.get("path", ""))
+    if "env_var" in raw:
+        if "DBT_DUCKDB_PATH" not in raw:
+            return Check("dbt profile", FAIL, f"The profile's path {raw!r} reads another variable than DBT_DUCKDB_PATH, which sbdk sets.", f"Use {template}.")
+        return Check("dbt profile", PASS, f"Profile {name!r} ({target}) reads DBT_DUCKDB_PATH, which sbdk sets to {paths.duckdb_path}.")
+    if not raw:
+        return Check("dbt profile", FAIL, f"Profile {name!r} target {target!r} has no path.", f"Add {template}.")
+    pointed = Path(raw).expanduser()
+    # dbt-duckdb resolves a relative path against the working folder; sbdk runs from anywhere.
+    resolved = pointed if pointed.is_absolute() else (paths.root / pointed)
+    if resolved.resolve() != paths.duckdb_path.resolve():
+        return Check(
+            "dbt profile",
+            FAIL,
+            f"The profile points dbt at {raw}, but duckdb_path in the config is {paths.duckdb_path}.",
+            f"Use {template} in {profiles_file}.",
+        )
+    if not pointed.is_absolute():
+        return Check(
+            "dbt profile",
+            WARN,
+            f"The profile's relative path {raw!r} is right only when dbt runs from {paths.root}.",
+            f"Use {template} in {profiles_file}.",
+        )
+    return Check("dbt profile", PASS, f"Profile {name!r} ({target}) points at {paths.duckdb_path}.")
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1024 or unit == "TB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} TB"
+
+
+def check_database(settings: Any) -> Check:
+    """Present, openable for writing (nobody else holds it), with raw tables loaded."""
+    from sbdk import lock, warehouse
+    from sbdk.errors import LockError
+    from sbdk.ops import active_run
+
+    db = settings.paths.duckdb_path
+    shown = _relative(db, settings.paths.root)
+    if not db.exists():
+        return Check("database", WARN, f"No database yet at {shown}.", "Run `sbdk dev` to create and load it.")
+    running = active_run(settings.paths.lock_file)
+    if running:
+        return Check("database", WARN, f"{shown} not opened: {lock.describe(running)}.", "Run `sbdk doctor` again when it has finished.")
+    try:
+        # Opening for writing is what `sbdk dev` needs: it also catches a read-only holder.
+        with lock.run_lock(settings.paths.lock_file, "sbdk doctor"), warehouse.connect(db) as con:
+            tables = warehouse.live_tables(con)
+    except LockError as exc:
+        if active_run(settings.paths.lock_file):
+            return Check("database", WARN, f"{shown} not opened: a run started meanwhile.", "Run `sbdk doctor` again when it has finished.")
+        return Check("database", FAIL, exc.message, exc.hint)
+    except SbdkError as exc:
+        return Check("database", FAIL, exc.message, exc.hint)
+    size = _size(db.stat().st_size)
+    if not tables:
+        return Check("database", WARN, f"{shown} ({size}) opens, but no raw tables are loaded.", "Run `sbdk dev`.")
+    listing = ", ".join(f"{name} {rows:,}" for name, (_schema, rows) in sorted(tables.items()))
+    return Check("database", PASS, f"{shown} ({size}) opens for writing; rows: {listing}.")
+
+
+def check_pipelines(settings: Any) -> Check:
+    from sbdk.pipelines.discovery import discover
+
+    def run() -> Check:
+        specs = discover(settings.paths.pipelines_dir)
+        if not specs:
+            return Check("pipelines", WARN, f"No pipelines in {settings.paths.pipelines_dir}.", "Add one (see the README), or `sbdk init --force .` for the defaults.")
+        listing = ", ".join(f"{s.path.name} -> {s.table}" for s in specs)
+        return Check("pipelines", PASS, f"{len(specs)} import cleanly: {listing}.")
+
+    return _guard("pipelines", run)
+
+
+def check_disk(settings: Any) -> Check:
+    root = settings.paths.root
+    db = settings.paths.duckdb_path
+    free = shutil.disk_usage(root).free
+    size = db.stat().st_size if db.is_file() else 0
+    detail = f"{_size(free)} free in {root}" + (f"; the database is {_size(size)}" if size else "")
+    if free < max(DISK_FAIL_BYTES, size):
+        return Check("disk space", FAIL, detail + ".", "Free some space: a run needs room for a second copy of the raw tables, a backup for a copy of the file.")
+    # A full run briefly holds the old and the new raw tables; a backup copies the whole file.
+    if free < max(DISK_WARN_BYTES, 3 * size):
+        return Check("disk space", WARN, detail + ": little room for the next run or backup.", "Free some space, or remove old backups (`sbdk backup --list`).")
+    return Check("disk space", PASS, detail + ".")
+
+
+def check_webhook_secret(settings: Any) -> Check:
+    secret = settings.webhook_secret
+    make = "python -c 'import secrets; print(secrets.token_hex(32))'"
+    if not secret:
+        return Check(
+            "webhook secret",
+            WARN,
+            "SBDK_WEBHOOK_SECRET is not set: `sbdk webhooks` refuses every delivery (only needed for webhooks).",
+            f"Add SBDK_WEBHOOK_SECRET=... to {settings.paths.env_file} (make one with `{make}`).",
+        )
+    if len(secret) < MIN_SECRET_LENGTH:
+        return Check(
+            "webhook secret",
+            WARN,
+            f"SBDK_WEBHOOK_SECRET is set but only {len(secret)} characters long.",
+            f"Use at least {MIN_SECRET_LENGTH} random characters (`{make}`).",
+        )
+    return Check("webhook secret", PASS, f"SBDK_WEBHOOK_SECRET is set ({len(secret)} characters).")

@@ -1,0 +1,270 @@
+"""The FastAPI app of `sbdk webhooks`, built by `create_app(settings)` (DESIGN.md §6).
+
+FastAPI and pydantic are imported inside `create_app`, so importing this module costs nothing;
+for the same reason the request models are defined there and this module does not use
+`from __future__ import annotations` (FastAPI must see real classes in the endpoint signatures).
+"""
+
+import json
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, Optional
+
+from sbdk import __version__
+from sbdk.config import Settings
+from sbdk.reporting import RunReport
+from sbdk.server import github
+from sbdk.server.runs import CANCELLED, LogReporter, RunQueue
+from sbdk.server.store import ServerStore
+
+log = logging.getLogger("sbdk.server")
+
+ROUTES = (
+    ("POST", "/webhook/github", "GitHub deliveries (signed with the webhook secret)"),
+    ("POST", "/register", "register a project, answers its UUID"),
+    ("POST", "/track/usage", "store a usage event of a registered project"),
+    ("GET", "/health", "version, queue and last run"),
+    ("GET", "/runs/{id}", "status and timings of a queued run"),
+)
+# Registration and usage bodies are small: refuse big ones before reading them.
+MAX_TRACKING_BODY = 64 * 1024
+MAX_PROPERTIES_JSON = 16 * 1024
+NO_SECRET = (
+    "No webhook secret is configured, so this server refuses every delivery. Set SBDK_WEBHOOK_SECRET "
+    "to a long random value in the project's .env (or the environment), give GitHub the same value as "
+    "the webhook's secret, and restart `sbdk webhooks`."
+)
+
+
+class ServerState:
+    """Everything the endpoints share: the store, the run queue and the delivery answers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = ServerStore(settings.paths.server_db)
+        self.deliveries = github.DeliveryAnswers()
+        self.queue: Optional[RunQueue] = None
+
+    def start(self) -> None:
+        """Open the store and start the run worker (idempotent; `serve()` calls it early so that
+        errors such as a second server on the same project are reported before binding a port)."""
+        if self.queue is not None:
+            return
+        self.store.open()
+        closed = self.store.close_unfinished_runs("failed: the server stopped before this run finished")
+        if closed:
+            log.warning("%d run(s) left unfinished by an earlier server are marked failed", closed)
+        for delivery, status, answer in self.store.recent_deliveries(self.deliveries.kept):
+            self.deliveries.put(delivery, status, answer)
+        last = self.store.last_run()
+        self.queue = RunQueue(
+            self.execute,
+            lock_file=self.settings.paths.lock_file,
+            on_change=self.store.save_run,
+            last_run=(
+                {k: last.get(k) for k in ("id", "status", "finished_at", "error")} if last else None
+            ),
+        )
+        self.queue.start()
+
+    def stop(self) -> None:
+        """Cancel the waiting run, wait for the current one, write and close the store."""
+        if self.queue is not None:
+            self.queue.stop()
+            self.queue = None
+        self.store.close()
+
+    def execute(self, run_id: str) -> RunReport:
+        """One full build, as `sbdk dev` does it, on the project as it is on disk now."""
+        from sbdk.config import load_settings
+        from sbdk.runner import RunPlan, run
+
+        # Re-read the config for every run: a push may have changed it (secret, branch and CORS
+        # stay as the server started with them).
+        settings = load_settings(self.settings.paths.config_file)
+        for message in settings.warnings:
+            log.warning("run %s: %s", run_id, message)
+        return run(settings, RunPlan(trigger="sbdk webhooks"), LogReporter(run_id), wait=True, run_id=run_id)
+
+
+def create_app(settings: Settings):
+    """The server's ASGI app. Its lifespan opens `.sbdk/server.duckdb` and starts the run worker."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+    from uuid import UUID
+
+    state = ServerState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from anyio import to_thread
+
+        await to_thread.run_sync(state.start)
+        try:
+            yield
+        finally:
+            await to_thread.run_sync(state.stop)
+
+    app = FastAPI(
+        title="sbdk webhooks",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.sbdk = state
+    if settings.webhooks.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.webhooks.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+        )
+
+    class Registration(BaseModel):
+        # Unknown fields are dropped, never stored: nothing personal can ride along.
+        model_config = ConfigDict(extra="ignore")
+        project: str = Field(min_length=1, max_length=200)
+        sbdk_version: Optional[str] = Field(default=None, max_length=50)
+
+    class UsageEvent(BaseModel):
+        model_config = ConfigDict(extra="ignore")
+        uuid: UUID
+        event: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+        properties: dict[str, Any] = Field(default_factory=dict)
+
+        @field_validator("properties")
+        @classmethod
+        def small(cls, value: dict[str, Any]) -> dict[str, Any]:
+            if len(json.dumps(value)) > MAX_PROPERTIES_JSON:
+                raise ValueError(f"properties must be at most {MAX_PROPERTIES_JSON // 1024} KB of JSON")
+            return value
+
+    @app.middleware("http")
+    async def refuse_big_tracking_bodies(request: Request, call_next):
+        if request.url.path in ("/register", "/track/usage"):
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_TRACKING_BODY):
+                return JSONResponse({"detail": f"Body over {MAX_TRACKING_BODY // 1024} KB."}, status_code=413)
+        return await call_next(request)
+
+    def answer(status: int, body: dict[str, Any]) -> JSONResponse:
+        return JSONResponse(body, status_code=status)
+
+    @app.post("/webhook/github")
+    async def webhook_github(request: Request) -> JSONResponse:
+        delivery = request.headers.get("x-github-delivery")
+        event = request.headers.get("x-github-event")
+        label = f"delivery {github.printable(delivery)} ({github.printable(event, 40)})"
+        secret = settings.webhook_secret
+        if not secret:
+            log.warning("%s refused: no webhook secret is configured", label)
+            return answer(503, {"detail": NO_SECRET})
+        length = request.headers.get("content-length")
+        if length is not None and not length.strip().isdigit():
+            return answer(400, {"detail": "Invalid Content-Length header."})
+        if length is not None and int(length) > github.MAX_BODY_BYTES:
+            log.warning("%s refused: body of %s bytes is over the 25 MB limit", label, length)
+            return answer(413, {"detail": "Body over 25 MB: GitHub never sends deliveries that large."})
+        digest = github.signature_digest(request.headers.get(github.SIGNATURE_HEADER))
+        if digest is None:
+            log.warning("%s refused: missing or malformed %s", label, github.SIGNATURE_HEADER)
+            return answer(401, {"detail": f"Missing or malformed {github.SIGNATURE_HEADER} header (sha256=<hex>)."})
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > github.MAX_BODY_BYTES:
+                log.warning("%s refused: body over the 25 MB limit", label)
+                return answer(413, {"detail": "Body over 25 MB: GitHub never sends deliveries that large."})
+        if not github.verify(secret, bytes(body), digest):
+            log.warning("%s refused: the signature does not match", label)
+            return answer(
+                401,
+                {"detail": "Signature does not match: the webhook's secret on GitHub must equal SBDK_WEBHOOK_SECRET."},
+            )
+        # Verified. From here to the end nothing awaits, so a redelivery racing this one sees the
+        # answer recorded below and cannot queue a second run.
+        if delivery:
+            previous = state.deliveries.get(delivery)
+            if previous is not None:
+                log.info("%s is a redelivery: answered as the first time, nothing queued", label)
+                return answer(*previous)
+        status, body_out = handle(event, bytes(body), request.headers.get("content-type"), delivery, label)
+        if delivery:
+            state.deliveries.put(delivery, status, body_out)
+            state.store.save_delivery(delivery, event, status, body_out)
+        return answer(status, body_out)
+
+    def handle(
+        event: Optional[str], body: bytes, content_type: Optional[str], delivery: Optional[str], label: str
+    ) -> tuple[int, dict[str, Any]]:
+        if not event:
+            return 400, {"detail": "Missing X-GitHub-Event header."}
+        try:
+            payload = github.parse_payload(body, content_type)
+            decision = github.decide(event, payload, settings.webhooks.branch)
+        except github.BadPayload as exc:
+            log.warning("%s refused: %s", label, exc)
+            return 400, {"detail": str(exc)}
+        if decision.kind == "ping":
+            log.info("%s: ping, webhook connected", label)
+            return 200, {"status": "pong", "branch": settings.webhooks.branch}
+        if not decision.run:
+            log.info("%s ignored: %s", label, decision.reason)
+            return 202, {"status": "ignored", "reason": decision.reason}
+        queued = state.queue.submit(delivery, decision.commit) if state.queue else None
+        if queued is None:
+            return 503, {"detail": "The server is shutting down; GitHub can redeliver this push later."}
+        run, joined = queued
+        busy = state.queue.busy
+        if joined:
+            detail = f"Joined run {run['id']}, which builds everything pushed so far" + (
+                f" once run {busy} ends." if busy else "."
+            )
+        else:
+            detail = f"Run {run['id']} queued" + (f"; it starts when run {busy} ends." if busy else ".")
+        log.info("%s: push to %s -> run %s %s", label, decision.ref, run["id"], "(joined)" if joined else "queued")
+        return 202, {"status": "queued", "run_id": run["id"], "coalesced": joined, "detail": detail}
+
+    @app.post("/register", status_code=201)
+    def register(body: Registration) -> dict[str, Any]:
+        new, at = state.store.register(body.project, body.sbdk_version)
+        log.info("registered project %s as %s", github.printable(body.project, 60), new)
+        return {"uuid": new, "registered_at": at.isoformat() + "Z"}
+
+    @app.post("/track/usage", status_code=201)
+    def track_usage(body: UsageEvent) -> dict[str, Any]:
+        at = state.store.track(str(body.uuid), body.event, body.properties)
+        if at is None:
+            raise HTTPException(404, f"Unknown uuid {body.uuid}: register the project with POST /register first.")
+        return {"status": "stored", "received_at": at.isoformat() + "Z"}
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        queue = state.queue.status() if state.queue else {"running": None, "queued": None, "queue_length": 0, "last_run": None}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "project": settings.project,
+            "branch": settings.webhooks.branch,
+            "webhook_secret_configured": bool(settings.webhook_secret),
+            **queue,
+        }
+
+    @app.get("/runs/{run_id}")
+    def run_status(run_id: str) -> dict[str, Any]:
+        found = state.queue.get(run_id) if state.queue else None
+        if found is None and state.store.is_open:
+            found = state.store.run(run_id)
+        if found is None:
+            raise HTTPException(404, f"No run {run_id!r} on this server.")
+        return found
+
+    return app
+
+
+__all__ = ["CANCELLED", "ROUTES", "ServerState", "create_app"]

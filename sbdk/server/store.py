@@ -1,0 +1,229 @@
+"""The server's own DuckDB file (`.sbdk/server.duckdb`, never the project's data file).
+
+Registrations and usage events are written before the request is answered. Delivery answers and
+run records are written by one background thread in batches: a DuckDB commit costs a few
+milliseconds, and a webhook answer must not wait for it. One connection, guarded by a lock, is held
+while the server runs (the file is the server's own; nothing else needs it meanwhile).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid as uuidlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sbdk.errors import LockError, SbdkError
+
+log = logging.getLogger("sbdk.server")
+
+_SCHEMA = """
+create table if not exists registrations (
+    uuid varchar primary key,
+    project varchar not null,
+    sbdk_version varchar,
+    registered_at timestamp not null  -- UTC
+);
+create table if not exists usage_events (
+    uuid varchar not null,
+    event varchar not null,
+    properties varchar not null,  -- JSON object
+    received_at timestamp not null  -- UTC, the server's clock
+);
+create table if not exists deliveries (
+    delivery_id varchar primary key,
+    event varchar,
+    status_code integer not null,
+    answer varchar not null,  -- the JSON body first answered, given again to a redelivery
+    received_at timestamp not null
+);
+create table if not exists runs (
+    run_id varchar primary key,
+    status varchar not null,
+    queued_at timestamp not null,
+    record varchar not null  -- the JSON GET /runs/{id} answers
+);
+"""
+_STOP = object()
+
+
+def utcnow() -> datetime:
+    """Now in UTC, without tzinfo (stored as a DuckDB TIMESTAMP, read back the same)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class ServerStore:
+    """Open with `open()`, close with `close()` (which first writes everything deferred)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._con: Any = None
+        self._pending: queue.SimpleQueue = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._con is not None
+
+    def open(self) -> None:
+        if self._con is not None:
+            return
+        import duckdb
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(self.path))
+        except OSError as exc:
+            raise SbdkError(
+                f"Cannot create the server's database folder {self.path.parent}: {exc.strerror}.",
+                hint="Check that the project folder is writable.",
+            ) from exc
+        except duckdb.Error as exc:
+            if "lock" in str(exc).lower():
+                raise LockError(
+                    f"The server database {self.path} is in use by another process ({exc}).",
+                    hint="Another `sbdk webhooks` probably serves this project already: use that one, or stop it first.",
+                ) from exc
+            raise SbdkError(
+                f"Cannot open the server database {self.path}: {exc}",
+                hint="If the file is damaged, move it away: it only holds registrations, usage events and run records.",
+            ) from exc
+        con.execute(_SCHEMA)
+        self._con = con
+        self._writer = threading.Thread(target=self._write_loop, name="sbdk-server-store", daemon=True)
+        self._writer.start()
+
+    def close(self) -> None:
+        """Write what is deferred, then close the file."""
+        if self._con is None:
+            return
+        self._pending.put(_STOP)
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        with self._lock:
+            self._con.close()
+            self._con = None
+
+    # Answered after the commit.
+
+    def register(self, project: str, sbdk_version: str | None) -> tuple[str, datetime]:
+        new = str(uuidlib.uuid4())
+        now = utcnow()
+        with self._lock:
+            self._con.execute("insert into registrations values (?, ?, ?, ?)", [new, project, sbdk_version, now])
+        return new, now
+
+    def track(self, uuid: str, event: str, properties: dict[str, Any]) -> datetime | None:
+        """Store one usage event; None when `uuid` was never registered."""
+        now = utcnow()
+        with self._lock:
+            known = self._con.execute("select 1 from registrations where uuid = ?", [uuid]).fetchone()
+            if known is None:
+                return None
+            self._con.execute(
+                "insert into usage_events values (?, ?, ?, ?)", [uuid, event, json.dumps(properties), now]
+            )
+        return now
+
+    # Written in the background, in order.
+
+    def save_delivery(self, delivery_id: str, event: str | None, status: int, answer: dict[str, Any]) -> None:
+        self._pending.put(
+            (
+                "insert or replace into deliveries values (?, ?, ?, ?, ?)",
+                [delivery_id, event, status, json.dumps(answer), utcnow()],
+            )
+        )
+
+    def save_run(self, record: dict[str, Any]) -> None:
+        self._pending.put(
+            (
+                "insert or replace into runs values (?, ?, ?, ?)",
+                [record["id"], record["status"], _parse(record["queued_at"]), json.dumps(record)],
+            )
+        )
+
+    # Read at startup, or for records of earlier sessions.
+
+    def recent_deliveries(self, limit: int) -> list[tuple[str, int, dict[str, Any]]]:
+        """The latest `limit` delivery answers, oldest first; older ones are deleted."""
+        with self._lock:
+            rows = self._con.execute(
+                "select delivery_id, status_code, answer from deliveries order by received_at desc limit ?", [limit]
+            ).fetchall()
+            if len(rows) == limit:
+                self._con.execute(
+                    "delete from deliveries where delivery_id not in "
+                    "(select delivery_id from deliveries order by received_at desc limit ?)",
+                    [limit],
+                )
+        return [(d, s, json.loads(a)) for d, s, a in reversed(rows)]
+
+    def close_unfinished_runs(self, error: str) -> int:
+        """Runs left queued or running by a server that stopped without finishing them become failed."""
+        with self._lock:
+            rows = self._con.execute("select record from runs where status in ('queued', 'running')").fetchall()
+            for (text,) in rows:
+                record = json.loads(text)
+                record.update(status="failed", error=error)
+                self._con.execute(
+                    "update runs set status = 'failed', record = ? where run_id = ?", [json.dumps(record), record["id"]]
+                )
+        return len(rows)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._con.execute("select record from runs where run_id = ?", [run_id]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def last_run(self) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._con.execute("select record from runs order by queued_at desc limit 1").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def flush(self) -> None:
+        """Wait until everything deferred so far is written."""
+        done = threading.Event()
+        self._pending.put(done)
+        done.wait()
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._pending.get()]
+            while len(batch) < 1000:
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            statements = [item for item in batch if isinstance(item, tuple)]
+            if statements:
+                self._write(statements)
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if any(item is _STOP for item in batch):
+                return
+
+    def _write(self, statements: list[tuple[str, list[Any]]]) -> None:
+        with self._lock:
+            try:
+                self._con.execute("begin transaction")
+                for sql, params in statements:
+                    self._con.execute(sql, params)
+                self._con.execute("commit")
+            except Exception:  # noqa: BLE001 - the writer must outlive one bad batch
+                log.exception("Could not write %d record(s) to %s", len(statements), self.path)
+                try:
+                    self._con.execute("rollback")
+                except Exception:  # noqa: BLE001
+                    pass
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.removesuffix("Z"))

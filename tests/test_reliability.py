@@ -1,0 +1,157 @@
+"""One writer at a time, crash safety and clear errors: real processes, real signals, real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import checksum, counts, db_path, query, raw_checksums
+from tests_support import build_project
+
+MARTS = {"user_metrics": "user_id", "daily_kpis": "activity_date", "funnel": "session_date"}
+
+
+def sbdk(root: Path, *args: str, pause_at: str | None = None, marker: Path | None = None, seconds: float = 60):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBDK")}
+    if pause_at:
+        env.update(SBDKTEST_PAUSE_AT=pause_at, SBDKTEST_PAUSE_FILE=str(marker), SBDKTEST_PAUSE_SECONDS=str(seconds))
+    return subprocess.Popen(
+        [sys.executable, "-m", "sbdk", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(marker: Path, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"process ended before the pause point: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("pause point never reached")
+        time.sleep(0.05)
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def mart_checksums(root: Path) -> dict[str, str]:
+    return {mart: checksum(root, f"main.{mart}", key) for mart, key in MARTS.items()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return build_project(tmp_path_factory.mktemp("reliability"))
+
+
+@pytest.fixture
+def project_copy(built: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "demo"
+    shutil.copytree(built, target, ignore=shutil.ignore_patterns("target", "logs", "dlt"))
+    return target
+
+
+def test_second_run_fails_at_once_naming_the_first(project_copy, tmp_path):
+    marker = tmp_path / "paused"
+    first = sbdk(project_copy, "dev", "--pipelines-only", pause_at="generate", marker=marker)
+    try:
+        wait_for(marker, first)
+        code, out, err = finish(sbdk(project_copy, "dev", "--pipelines-only"))
+    finally:
+        first.kill()
+        first.wait()
+    assert code == 6
+    assert f"another sbdk run (pid {first.pid}, `sbdk dev`, since " in err
+    assert "--wait" in err
+
+
+def test_wait_runs_after_the_first_run(project_copy, tmp_path):
+    marker = tmp_path / "paused"
+    first = sbdk(project_copy, "dev", "--pipelines-only", pause_at="generate", marker=marker, seconds=3)
+    wait_for(marker, first)
+    second = sbdk(project_copy, "dev", "--pipelines-only", "--wait")
+    code2, out2, err2 = finish(second)
+    code1, _, err1 = finish(first)
+    assert (code1, code2) == (0, 0), (err1, err2)
+    assert "waiting for it to finish" in out2
+    assert counts(project_copy) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+
+
+@pytest.mark.parametrize("moment", ["generate", "load", "swap"])
+def test_sigkill_while_loading_keeps_previous_tables_and_next_run_succeeds(project_copy, tmp_path, moment):
+    before = raw_checksums(project_copy)
+    marts = mart_checksums(project_copy)
+    marker = tmp_path / "paused"
+    victim = sbdk(project_copy, "dev", "--pipelines-only", "--seed", "99", pause_at=moment, marker=marker)
+    wait_for(marker, victim)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert raw_checksums(project_copy) == before
+    assert mart_checksums(project_copy) == marts
+    code, out, err = finish(sbdk(project_copy, "dev", "--pipelines-only", "--seed", "99"))
+    assert code == 0, err
+    assert f"Took over the run lock left by pid {victim.pid}" in out
+    assert raw_checksums(project_copy) != before
+    assert counts(project_copy) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+    leftovers = query(project_copy, "select count(*) from information_schema.schemata where schema_name like '_sbdk_load_%'")
+    assert leftovers == [(1,)]
+
+
+def test_sigkill_during_dbt_build_keeps_tables_whole_and_next_run_succeeds(project_copy, tmp_path):
+    before = raw_checksums(project_copy)
+    marts = mart_checksums(project_copy)
+    marker = tmp_path / "paused"
+    victim = sbdk(project_copy, "dev", pause_at="dbt", marker=marker)
+    wait_for(marker, victim)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    # The same seed and volume: the run's new raw tables equal the previous ones, marts are whole.
+    assert raw_checksums(project_copy) == before
+    assert mart_checksums(project_copy) == marts
+    code, out, err = finish(sbdk(project_copy, "dev"))
+    assert code == 0, out + err
+    assert mart_checksums(project_copy) == marts
+
+
+def test_sigint_exits_130_with_one_line_and_releases_the_lock(project_copy, tmp_path):
+    before = raw_checksums(project_copy)
+    marker = tmp_path / "paused"
+    victim = sbdk(project_copy, "dev", "--pipelines-only", "--seed", "5", pause_at="load", marker=marker)
+    wait_for(marker, victim)
+    victim.send_signal(signal.SIGINT)
+    code, out, err = finish(victim)
+    assert code == 130
+    assert "Interrupted." in err
+    assert "Traceback" not in err
+    assert raw_checksums(project_copy) == before
+    code, out, err = finish(sbdk(project_copy, "dev", "--pipelines-only"))
+    assert code == 0, err
+    assert "Took over" not in out
+
+
+def test_database_folder_that_is_a_file_gets_a_clear_message(make_project, cli):
+    root = make_project()
+    (root / "data").rmdir()
+    (root / "data").write_text("not a folder")
+    result = cli("dev", "--pipelines-only", cwd=root)
+    assert result.exit_code == 4
+    assert "Cannot create the folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_env_file_is_private(project):
+    assert (project / ".env").stat().st_mode & 0o777 == 0o600
