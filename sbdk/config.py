@@ -21,7 +21,10 @@ ENV_PREFIX = "SBDK_"
 # One table of 50 million rows is ~5 GB in DuckDB: a laptop sandbox past that is a mistake, not a plan.
 MAX_ROWS_PER_TABLE = 50_000_000
 MAX_SEED = 2**32 - 1
-TARGETS = ("dev", "prod")
+# "dev" is always the project's DuckDB file; other targets are declared under "targets".
+DEV_TARGET = "dev"
+TARGET_TYPES = ("duckdb", "postgres")
+_TARGET_KEYS = {"type", "host", "port", "database", "user", "password", "schema", "connect_timeout"}
 
 DEFAULTS: dict[str, Any] = {
     "project": None,  # defaults to the project folder's name
@@ -37,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "tracking": {"enabled": False, "uuid": None, "endpoint": "http://127.0.0.1:8000"},
     "webhooks": {"branch": "main", "cors_origins": []},
     "backups": {"keep": 0},
+    "targets": {},
 }
 # Keys that may only come from the environment or .env, never from a committed config file.
 SECRET_KEYS = ("webhook_secret",)
@@ -63,6 +67,30 @@ class Tracking:
 class Webhooks:
     branch: str
     cors_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run loads and builds: the local DuckDB file ("dev") or a server."""
+
+    name: str
+    type: str  # duckdb | postgres
+    host: str | None = None
+    port: int = 5432
+    database: str | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    schema: str = "analytics"  # where dbt builds its models (raw tables live in schema "raw")
+    connect_timeout: int = 5
+
+    @property
+    def password_variable(self) -> str:
+        return f"SBDK_TARGETS__{self.name.upper()}__PASSWORD"
+
+    def describe(self) -> str:
+        if self.type == "duckdb":
+            return "the local DuckDB file"
+        return f"postgres://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
 @dataclass(frozen=True)
@@ -125,8 +153,30 @@ class Settings:
     webhooks: Webhooks
     backups: Backups
     paths: ProjectPaths
+    targets: tuple[Target, ...] = ()
     webhook_secret: str | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
+
+    @property
+    def active_target(self) -> Target:
+        for target in self.targets:
+            if target.name == self.target:
+                return target
+        return Target(name=DEV_TARGET, type="duckdb")
+
+    def with_target(self, name: str) -> "Settings":
+        """The same settings, running against another declared target (`sbdk dev --target`)."""
+        from dataclasses import replace
+
+        from sbdk.errors import UsageError
+
+        known = [DEV_TARGET, *(t.name for t in self.targets)]
+        if name not in known:
+            raise UsageError(
+                f"--target {name!r} is not a target of this project (known: {', '.join(known)}).",
+                hint="Declare it under \"targets\" in sbdk_config.json (see the README).",
+            )
+        return replace(self, target=name)
 
 
 def find_config(start: Path | None = None) -> Path:
@@ -161,7 +211,7 @@ def load_settings(config_file: Path | str | None = None, *, start: Path | None =
             )
     raw_file = _read_json(path)
     merged, env_keys = _layer(path, raw_file)
-    return _validate(merged, path, file_keys=set(raw_file), env_keys=env_keys)
+    return _validate(merged, path, file_keys=set(raw_file), env_keys=env_keys, raw_targets=raw_file.get("targets"))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -253,8 +303,73 @@ def _lower_keys(value: Any) -> Any:
     return value
 
 
+def _targets(value: Any, raw_targets: Any, problems: list[str], where) -> tuple[Target, ...]:
+    """The declared targets; passwords are accepted only from the environment or .env."""
+    if value in (None, {}):
+        return ()
+    if not isinstance(value, dict):
+        problems.append(f"{where('targets')} must be an object of named targets, got {value!r}.")
+        return ()
+    targets = []
+    for name, spec in value.items():
+        key = f"targets.{name}"
+        if name == DEV_TARGET:
+            problems.append("targets.dev is reserved for the project's DuckDB file; choose another name.")
+            continue
+        if not isinstance(spec, dict):
+            problems.append(f"{where(key)} must be an object, got {spec!r}.")
+            continue
+        from_file = raw_targets.get(name) if isinstance(raw_targets, dict) else None
+        if isinstance(from_file, dict) and any(str(k).lower() == "password" for k in from_file):
+            problems.append(
+                f"{key}.password is written in sbdk_config.json: passwords must not live in a committed "
+                f"file. Set SBDK_TARGETS__{str(name).upper()}__PASSWORD in .env or the environment."
+            )
+        spec = {str(k).lower(): v for k, v in spec.items()}
+        kind = spec.get("type")
+        if kind not in TARGET_TYPES:
+            problems.append(f"{where(key + '.type')} must be one of {', '.join(TARGET_TYPES)}, got {kind!r}.")
+            continue
+        for unknown in sorted(set(spec) - _TARGET_KEYS):
+            problems.append(f"{key}.{unknown} is not a target setting (allowed: {', '.join(sorted(_TARGET_KEYS))}).")
+        if kind == "duckdb":
+            problems.append(f"{key}: a second DuckDB target is not supported; use target \"dev\".")
+            continue
+        missing = [k for k in ("host", "database", "user") if not isinstance(spec.get(k), str) or not spec.get(k)]
+        if missing:
+            problems.append(f"{key} needs {', '.join(missing)} (strings) for a postgres target.")
+            continue
+        port = spec.get("port", 5432)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            problems.append(f"{where(key + '.port')} must be a port number, got {port!r}.")
+            continue
+        timeout = spec.get("connect_timeout", 5)
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 0 < timeout <= 60:
+            problems.append(f"{where(key + '.connect_timeout')} must be 1..60 seconds, got {timeout!r}.")
+            continue
+        schema = spec.get("schema", "analytics")
+        if not isinstance(schema, str) or not schema.isidentifier() or schema in ("raw", "_sbdk"):
+            problems.append(f"{where(key + '.schema')} must be a plain schema name other than raw, got {schema!r}.")
+            continue
+        password = spec.get("password")
+        targets.append(
+            Target(
+                name=str(name),
+                type=kind,
+                host=spec["host"],
+                port=port,
+                database=spec["database"],
+                user=spec["user"],
+                password=None if password in (None, "") else str(password),
+                schema=schema,
+                connect_timeout=timeout,
+            )
+        )
+    return tuple(targets)
+
+
 def _validate(
-    data: dict[str, Any], path: Path, *, file_keys: set[str], env_keys: set[str]
+    data: dict[str, Any], path: Path, *, file_keys: set[str], env_keys: set[str], raw_targets: Any = None
 ) -> Settings:
     root = path.parent
     problems: list[str] = []
@@ -308,14 +423,15 @@ def _validate(
 
     project = data.get("project")
     project = root.name if project is None else text("project", project) or root.name
+    targets = _targets(data.get("targets"), raw_targets, problems, where)
     target = data.get("target")
-    if target not in TARGETS:
-        problems.append(f"{where('target')} must be one of {', '.join(TARGETS)}, got {target!r}.")
-        target = "dev"
-    if target == "prod":
+    known = [DEV_TARGET, *(t.name for t in targets)]
+    if target not in known:
         problems.append(
-            "target 'prod' is not supported yet: only the local DuckDB target 'dev' works."
+            f"{where('target')} must be one of {', '.join(known)} (the targets declared under "
+            f"\"targets\"), got {target!r}."
         )
+        target = DEV_TARGET
     seed = integer("seed", data.get("seed"), 0, MAX_SEED)
     as_of_raw = data.get("as_of")
     as_of = date(2026, 1, 1)
@@ -398,6 +514,7 @@ def _validate(
         webhooks=Webhooks(branch=branch, cors_origins=tuple(origins)),
         backups=backups,
         paths=paths,
+        targets=targets,
         webhook_secret=secret or None,
         warnings=tuple(warnings),
     )

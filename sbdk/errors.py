@@ -57,3 +57,7 @@ class DbtError(SbdkError):
 
 class LockError(SbdkError):
     exit_code = ExitCode.LOCKED
+
+
+class TargetError(PipelineError):
+    """A server target cannot be reached or refused the login."""

@@ -57,6 +57,7 @@ class LoadReport:
     generate_seconds: float
     load_seconds: float
     swap_seconds: float
+    destination: str = "DuckDB"
 
     @property
     def rows(self) -> int:

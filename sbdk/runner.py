@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sbdk import history, warehouse
+from sbdk import history
 from sbdk.config import DataVolume, Settings
 from sbdk.errors import SbdkError
 from sbdk.lock import run_lock
@@ -81,9 +81,12 @@ def _run_locked(settings: Settings, plan: RunPlan, reporter: Reporter, report: R
     from sbdk.pipelines.load import load
     from sbdk.transform import run_dbt
 
-    db = settings.paths.duckdb_path
-    # Fail fast on a database held by another program, before generating anything.
-    warehouse.ensure_writable(db)
+    from sbdk.targets import store_for
+
+    store = store_for(settings)
+    # Fail fast on a database held by another program (or a server that is down), before
+    # generating anything.
+    store.check()
     if plan.pipelines:
         report.load = load(
             settings,
@@ -103,4 +106,4 @@ def _run_locked(settings: Settings, plan: RunPlan, reporter: Reporter, report: R
             verbose=plan.verbose,
             reporter=reporter,
         )
-    report.row_counts = warehouse.row_counts(db)
+    report.row_counts = store.row_counts()

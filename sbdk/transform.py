@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sbdk import warehouse
 from sbdk.config import Settings
 from sbdk.errors import DbtError
 from sbdk.faults import pause_point
@@ -42,22 +41,27 @@ def release_duckdb() -> None:
 
 
 def _configure_dbt(settings: Settings) -> None:
+    from sbdk.targets import PASSWORD_ENV
+
     # The profile reads the database path from here, so the rendered profile stays identical from
     # run to run and dbt keeps its partial-parse cache.
     os.environ["DBT_DUCKDB_PATH"] = str(settings.paths.duckdb_path)
+    os.environ[PASSWORD_ENV] = settings.active_target.password or ""
     # Never phone home, never check PyPI for a newer version (there may be no network).
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ["DBT_VERSION_CHECK"] = "false"
 
 
 def check_project(settings: Settings) -> None:
+    from sbdk.targets import dbt_profiles_dir
+
     project = settings.paths.dbt_project_dir
     if not (project / "dbt_project.yml").is_file():
         raise DbtError(
             f"No dbt project at {project} (dbt_project.yml is missing).",
             hint="Fix dbt_path in sbdk_config.json, or run `sbdk init --force .` to restore the template.",
         )
-    if not (settings.paths.profiles_dir / "profiles.yml").is_file():
+    if not (dbt_profiles_dir(settings) / "profiles.yml").is_file():
         raise DbtError(
             f"No profiles.yml in {settings.paths.profiles_dir}.",
             hint="Fix profiles_dir in sbdk_config.json, or run `sbdk init --force .` to restore it.",
@@ -143,12 +147,15 @@ def run_dbt(
 ) -> DbtReport:
     """`dbt <command>` on the project, in this process. Never raises for failing models or tests:
     they are in the report (`success` False); raises DbtError when dbt cannot run at all."""
+    from sbdk.targets import dbt_profiles_dir, store_for
+
     check_project(settings)
+    store = store_for(settings)
     if require_raw and command in ("build", "run", "test"):
-        present = warehouse.row_counts(settings.paths.duckdb_path)
+        present = store.row_counts()
         if not present:
             raise DbtError(
-                f"The raw tables do not exist yet in {settings.paths.duckdb_path}.",
+                f"The raw tables do not exist yet in {store.describe()}.",
                 hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
             )
     _configure_dbt(settings)
@@ -158,7 +165,7 @@ def run_dbt(
     project_dir = settings.paths.dbt_project_dir
     common = [
         "--project-dir", str(project_dir),
-        "--profiles-dir", str(settings.paths.profiles_dir),
+        "--profiles-dir", str(dbt_profiles_dir(settings)),
     ]  # fmt: skip
     if any((project_dir / name).is_file() for name in _PACKAGE_FILES) and not (project_dir / "dbt_packages").is_dir():
         deps = dbtRunner().invoke(["deps", *common, "--log-level", "none" if not verbose else "info"])
@@ -188,16 +195,16 @@ def run_dbt(
         raise KeyboardInterrupt
     if outcome.exception is not None:
         error = str(outcome.exception)
-        locked = warehouse.lock_error(settings.paths.duckdb_path, outcome.exception)
-        if locked:
-            raise locked from outcome.exception
+        translated = store.translate(outcome.exception)
+        if translated:
+            raise translated from outcome.exception
     elif not outcome.success and not any(n.failed for n in nodes):
         error = "dbt reported a failure; see dbt/logs/dbt.log"
     for node in nodes:
         if node.message:
-            locked = warehouse.lock_error(settings.paths.duckdb_path, Exception(node.message))
-            if locked:
-                raise locked
+            translated = store.translate(Exception(node.message))
+            if translated:
+                raise translated
     if select and not nodes and error is None:
         raise DbtError(
             f"--select {' '.join(select)} matched no models, tests or seeds.",

@@ -219,3 +219,89 @@ def row_counts(path: Path) -> dict[str, int]:
         return {}
     with connect(path, read_only=True) as con:
         return {name: rows for name, (_schema, rows) in sorted(live_tables(con).items())}
+
+
+class DuckDBSession:
+    """The loader's view of one open connection (the same interface as the PostgreSQL session)."""
+
+    def __init__(self, con: "duckdb.DuckDBPyConnection") -> None:
+        self.con = con
+
+    def prepare(self) -> None:
+        prepare(self.con)
+
+    def live_tables(self) -> dict[str, tuple[str, int]]:
+        return live_tables(self.con)
+
+    def new_load_schema(self) -> str:
+        return new_load_schema(self.con)
+
+    def swap_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+        return swap_in(self.con, load_schema, tables)
+
+    def append_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+        return append_in(self.con, load_schema, tables)
+
+    def max_value(self, table: str, column: str):
+        return self.con.execute(f"select max({_quote(column)}) from {RAW_SCHEMA}.{_quote(table)}").fetchone()[0]
+
+    def columns(self, table: str) -> dict[str, str]:
+        """column -> lower-case type of a live raw table."""
+        rows = self.con.execute(
+            "select column_name, lower(data_type) from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [RAW_SCHEMA, table],
+        ).fetchall()
+        return dict(rows)
+
+    def user_signups(self) -> tuple[list[int], list]:
+        rows = self.con.execute(f"select user_id, signup_at from {RAW_SCHEMA}.raw_users order by user_id").fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def tables_in(self, schema: str) -> set[str]:
+        rows = self.con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [schema]
+        ).fetchall()
+        return {name for (name,) in rows}
+
+    def create_empty(self, schema: str, table: str, arrow_schema) -> None:
+        import pyarrow as pa
+
+        empty = pa.Table.from_batches([], schema=arrow_schema)
+        self.con.register("_sbdk_empty", empty)
+        try:
+            self.con.execute(f"create schema if not exists {_quote(schema)}")
+            self.con.execute(f"create table {_quote(schema)}.{_quote(table)} as select * from _sbdk_empty")
+        finally:
+            self.con.unregister("_sbdk_empty")
+
+
+class DuckDBStore:
+    """The project's DuckDB file as a load target."""
+
+    kind = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def check(self) -> None:
+        ensure_writable(self.path)
+
+    @contextmanager
+    def session(self) -> Iterator[DuckDBSession]:
+        with connect(self.path) as con:
+            yield DuckDBSession(con)
+
+    def dlt_destination(self):
+        import dlt
+
+        return dlt.destinations.duckdb(str(self.path))
+
+    def row_counts(self) -> dict[str, int]:
+        return row_counts(self.path)
+
+    def translate(self, exc: BaseException) -> SbdkError | None:
+        return lock_error(self.path, exc)

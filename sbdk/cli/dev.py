@@ -29,6 +29,10 @@ def dev(
     ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for this run.", show_default=False)] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another run holds the project, wait for it.")] = False,
+    target: Annotated[
+        Optional[str],
+        typer.Option(help="Run against this target of sbdk_config.json (default: its \"target\").", show_default=False),
+    ] = None,
     config_file: ConfigFileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -44,6 +48,8 @@ def dev(
     from sbdk.runner import RunPlan, run
 
     settings = load(ctx, config_file, verbose)
+    if target is not None:
+        settings = settings.with_target(target)
     verbose = state(ctx).verbose
     if pipelines_only and dbt_only:
         raise UsageError(
@@ -70,7 +76,8 @@ def dev(
         verbose=verbose,
         trigger="sbdk dev",
     )
-    console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}[/]")
+    where = "" if settings.target == "dev" else f" -> target {settings.target} ({settings.active_target.describe()})"
+    console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}{where}[/]")
     reporter = RichReporter(console, verbose=verbose)
     try:
         report = run(settings, plan, reporter, wait=wait)

@@ -99,7 +99,7 @@ def render_summary(console: Console, report: RunReport) -> None:
     if report.load is not None:
         load = report.load
         stages.add_row("generate", f"{load.generate_seconds:.2f}", f"{load.rows:,} rows ({load.mode})")
-        stages.add_row("load", f"{load.load_seconds + load.swap_seconds:.2f}", "dlt -> DuckDB, swapped in atomically")
+        stages.add_row("load", f"{load.load_seconds + load.swap_seconds:.2f}", f"dlt -> {load.destination}, swapped in atomically")
     if report.dbt is not None:
         dbt = report.dbt
         models = f"{dbt.count('model', 'success')} models built"

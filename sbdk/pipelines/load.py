@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from sbdk import warehouse
 from sbdk.config import DataVolume, Settings
 from sbdk.errors import PipelineError, SbdkError
 from sbdk.faults import pause_point
@@ -90,7 +89,7 @@ def _rows_of(
     reporter.table_done(spec.table, rows, spent)
 
 
-def _unwrap(exc: BaseException, settings: Settings) -> SbdkError | None:
+def _unwrap(exc: BaseException, store: Any) -> SbdkError | None:
     """The sbdk error hidden inside dlt's PipelineStepFailed chain, if any."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -100,15 +99,25 @@ def _unwrap(exc: BaseException, settings: Settings) -> SbdkError | None:
             return current.error
         if isinstance(current, SbdkError):
             return current
-        locked = warehouse.lock_error(settings.paths.duckdb_path, current)
-        if locked:
-            return locked
+        translated = store.translate(current)
+        if translated:
+            return translated
         current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
     return None
 
 
+def _micros(value: Any) -> int:
+    """µs since the epoch of a timestamp read back from the database (aware, or naive UTC)."""
+    if value is None:
+        return 0
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def _increment_context(
-    con: Any, spec: PipelineSpec, live: dict[str, tuple[str, int]], base: PipelineContext, volume: DataVolume
+    session: Any, spec: PipelineSpec, live: dict[str, tuple[str, int]], base: PipelineContext, volume: DataVolume
 ) -> PipelineContext:
     """Where the next slice of an incremental table starts: after its newest row and its ids."""
     import numpy as np
@@ -120,38 +129,29 @@ def _increment_context(
             f"--incremental appends to {spec.table}, which has not been loaded yet.",
             hint="Run `sbdk dev --pipelines-only` once without --incremental.",
         )
-    table = f'raw."{spec.table}"'
-    try:
-        (newest,) = con.execute(f'select epoch_us(max("{spec.cursor}")) from {table}').fetchone()
-    except Exception as exc:
+    columns = session.columns(spec.table)
+    if "timestamp" not in columns.get(spec.cursor, ""):
         raise PipelineError(
             f"{spec.path.name} sets CURSOR = {spec.cursor!r}, but {spec.table} has no such timestamp column.",
             hint="Point CURSOR at a timestamp column of the table.",
-        ) from exc
+        )
     now = int(datetime.now(timezone.utc).timestamp() * 1_000_000)
-    start = (newest or 0) + 1
+    start = _micros(session.max_value(spec.table, spec.cursor)) + 1
     end = min(start + INCREMENT_SPAN_MICROS, now)
     if end - start < 1_000_000:
         raise PipelineError(
             f"{spec.table} already holds data up to now; there is no later time to append.",
             hint="Wait a while, or run `sbdk dev` without --incremental to regenerate everything.",
         )
-    next_ids: dict[str, int] = {}
-    integer_columns = con.execute(
-        "select column_name from information_schema.columns where table_schema = 'raw' "
-        "and table_name = ? and data_type in ('BIGINT', 'INTEGER')",
-        [spec.table],
-    ).fetchall()
-    for (column,) in integer_columns:
-        if column.endswith("_id") and column != "user_id":
-            (top,) = con.execute(f'select coalesce(max("{column}"), 0) from {table}').fetchone()
-            next_ids[column] = int(top) + 1
-    user_rows = con.execute(
-        'select user_id, epoch_us(signup_at) from raw."raw_users" order by user_id'
-    ).fetchnumpy()
-    ids, signup = user_rows["user_id"], user_rows["epoch_us(signup_at)"]
+    next_ids = {
+        column: int(session.max_value(spec.table, column) or 0) + 1
+        for column, kind in columns.items()
+        if column.endswith("_id") and column != "user_id" and kind in ("bigint", "integer")
+    }
+    ids, signup_times = session.user_signups()
+    ids = np.asarray(ids, dtype=np.int64)
     signups = np.full(int(ids.max()) if len(ids) else 0, end, dtype=np.int64)
-    signups[ids - 1] = signup
+    signups[ids - 1] = [_micros(t) for t in signup_times]
     return replace(
         base,
         volume=volume,
@@ -162,16 +162,9 @@ def _increment_context(
     )
 
 
-def _create_empty_tables(con: Any, load_schema: str, specs: list[PipelineSpec], schemas: dict[str, Any]) -> None:
+def _create_empty_tables(session: Any, load_schema: str, specs: list[PipelineSpec], schemas: dict[str, Any]) -> None:
     """dlt creates no table for a resource without rows: make it from the schema of its empty batch."""
-    import pyarrow as pa
-
-    existing = {
-        name
-        for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = ?", [load_schema]
-        ).fetchall()
-    }
+    existing = session.tables_in(load_schema)
     for spec in specs:
         if spec.table in existing:
             continue
@@ -181,9 +174,7 @@ def _create_empty_tables(con: Any, load_schema: str, specs: list[PipelineSpec], 
                 f"Pipeline {spec.path} yielded nothing, so sbdk cannot tell the columns of {spec.table}.",
                 hint="When there are no rows, yield an empty pyarrow table that has the schema.",
             )
-        con.execute(f'create schema if not exists "{load_schema}"')
-        empty = pa.Table.from_batches([], schema=schema)  # noqa: F841 - read by DuckDB below
-        con.execute(f'create table "{load_schema}"."{spec.table}" as select * from empty')
+        session.create_empty(load_schema, spec.table, schema)
 
 
 def load(
@@ -203,7 +194,9 @@ def load(
     from sbdk.generators import HISTORY_DAYS, MICROS_PER_DAY, end_micros
     from sbdk.generators.events import Window
 
-    db = settings.paths.duckdb_path
+    from sbdk.targets import store_for
+
+    store = store_for(settings)
     specs = discover(settings.paths.pipelines_dir, only)
     if incremental:
         specs = [s for s in specs if s.incremental]
@@ -228,9 +221,9 @@ def load(
     )
     contexts: dict[str, PipelineContext] = {}
     # Checked before any data is generated: a locked or unwritable file wastes no work.
-    with warehouse.connect(db) as con:
-        warehouse.prepare(con)
-        live = warehouse.live_tables(con)
+    with store.session() as session:
+        session.prepare()
+        live = session.live_tables()
         if incremental:
             slice_volume = DataVolume(
                 users=volume.users,
@@ -238,8 +231,8 @@ def load(
                 orders=max(1, int(volume.orders * INCREMENT_SHARE)),
             )
             for spec in specs:
-                contexts[spec.table] = _increment_context(con, spec, live, base, slice_volume)
-        load_schema = warehouse.new_load_schema(con)
+                contexts[spec.table] = _increment_context(session, spec, live, base, slice_volume)
+        load_schema = session.new_load_schema()
 
     _configure_dlt(settings)
     import dlt
@@ -259,7 +252,7 @@ def load(
     ]
     pipeline = dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(str(db)),
+        destination=store.dlt_destination(),
         dataset_name=load_schema,
         pipelines_dir=str(settings.paths.dlt_dir),
         progress=None,
@@ -271,28 +264,28 @@ def load(
     try:
         pipeline.extract(resources)
         generated = time.perf_counter()
-        reporter.stage("load", f"{sum(r for r, _ in stats.values()):,} rows into {db.name}")
+        reporter.stage("load", f"{sum(r for r, _ in stats.values()):,} rows into {store.describe()}")
         pipeline.normalize()
         pause_point("load")
         pipeline.load(raise_on_failed_jobs=True)
     except KeyboardInterrupt:
         raise
     except Exception as exc:
-        error = _unwrap(exc, settings)
+        error = _unwrap(exc, store)
         if error is not None:
             raise error from exc
         raise PipelineError(
-            f"dlt could not load the data into {db}: {exc}",
+            f"dlt could not load the data into {store.describe()}: {exc}",
             hint="Run again with --verbose for dlt's full error; your previous tables are unchanged.",
         ) from exc
     loaded = time.perf_counter()
 
-    with warehouse.connect(db) as con:
-        _create_empty_tables(con, load_schema, specs, schemas)
+    with store.session() as session:
+        _create_empty_tables(session, load_schema, specs, schemas)
         if incremental:
-            counts = warehouse.append_in(con, load_schema, [s.table for s in specs])
+            counts = session.append_in(load_schema, [s.table for s in specs])
         else:
-            counts = warehouse.swap_in(con, load_schema, [s.table for s in specs])
+            counts = session.swap_in(load_schema, [s.table for s in specs])
     swapped = time.perf_counter()
     tables = tuple(
         TableLoad(table=s.table, rows=counts[s.table], seconds=stats.get(s.table, [0, 0.0])[1], source=s.path)
@@ -304,5 +297,6 @@ def load(
         generate_seconds=generated - started,
         load_seconds=loaded - generated,
         swap_seconds=swapped - loaded,
+        destination="PostgreSQL" if store.kind == "postgres" else "DuckDB",
     )
 

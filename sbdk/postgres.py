@@ -1,0 +1,256 @@
+"""A PostgreSQL server as a load target (`"type": "postgres"` under `targets`).
+
+Same guarantee as on DuckDB: dlt loads into a new schema `_sbdk_load_<n>`; one PostgreSQL transaction
+then replaces the contents of the real tables `raw.<table>` (TRUNCATE + INSERT, or DROP + CREATE when
+the columns changed). PostgreSQL's DDL is transactional, so a failed or killed run leaves the previous
+tables whole, and dbt's views on `raw` keep pointing at the same tables.
+
+Needs the `postgres` extra: `pip install -e '.[postgres]'` (psycopg2, dbt-postgres, dlt's postgres
+destination).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sbdk.config import Target
+from sbdk.errors import SbdkError, TargetError, UsageError
+from sbdk.faults import pause_point
+
+RAW_SCHEMA = "raw"
+META_SCHEMA = "_sbdk"
+LOAD_PREFIX = "_sbdk_load_"
+EXTRA_HINT = "Install the PostgreSQL extra: pip install -e '.[postgres]' (or pip install 'sbdk[postgres]')."
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def require_driver() -> Any:
+    try:
+        import psycopg2
+    except ImportError as exc:
+        raise UsageError("The PostgreSQL driver (psycopg2) is not installed.", hint=EXTRA_HINT) from exc
+    return psycopg2
+
+
+def connection_error(target: Target, exc: BaseException) -> TargetError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = f"{target.host}:{target.port}"
+    if "password authentication failed" in text or "no password supplied" in text:
+        return TargetError(
+            f"PostgreSQL at {where} refused the login of user {target.user!r}: {text}",
+            hint=f"Set the right password in {target.password_variable} (in .env or the environment).",
+        )
+    return TargetError(
+        f"Cannot connect to PostgreSQL at {where} (database {target.database!r}): {text}",
+        hint="Check that the server is running and reachable, and the host, port and database of "
+        f"target {target.name!r} in sbdk_config.json.",
+    )
+
+
+class PostgresSession:
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self.con.cursor() as cur:
+            cur.execute(sql, tuple(params))
+            return cur.fetchall() if cur.description else []
+
+    def _run(self, sql: str, params: Iterable[Any] = ()) -> None:
+        with self.con.cursor() as cur:
+            cur.execute(sql, tuple(params))
+
+    def prepare(self) -> None:
+        self._run(f"create schema if not exists {META_SCHEMA}")
+        self._run(f"create schema if not exists {RAW_SCHEMA}")
+        self._run(
+            f"""create table if not exists {META_SCHEMA}.raw_tables (
+                table_name varchar primary key,
+                load_schema varchar not null,
+                rows bigint not null,
+                loaded_at timestamptz not null default now()
+            )"""
+        )
+        self.con.commit()
+        # Loads left by failed or killed runs (the live data is in raw, never in a load schema).
+        for (schema,) in self._all(
+            "select schema_name from information_schema.schemata where schema_name like %s", [LOAD_PREFIX + "%"]
+        ):
+            self._run(f"drop schema if exists {_quote(schema)} cascade")
+        self.con.commit()
+
+    def live_tables(self) -> dict[str, tuple[str, int]]:
+        rows = self._all(f"select table_name, load_schema, rows from {META_SCHEMA}.raw_tables")
+        return {name: (schema, count) for name, schema, count in rows}
+
+    def new_load_schema(self) -> str:
+        names = [n for (n,) in self._all("select load_schema from _sbdk.raw_tables")]
+        numbers = [int(n[len(LOAD_PREFIX) :]) for n in names if n[len(LOAD_PREFIX) :].isdigit()]
+        return f"{LOAD_PREFIX}{max(numbers, default=0) + 1}"
+
+    def _columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        return self._all(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            [schema, table],
+        )
+
+    def swap_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        try:
+            for table in tables:
+                source = f"{_quote(load_schema)}.{_quote(table)}"
+                target = f"{RAW_SCHEMA}.{_quote(table)}"
+                incoming = [c for c in self._columns(load_schema, table) if not c[0].startswith("_dlt_")]
+                current = self._columns(RAW_SCHEMA, table)
+                names = ", ".join(_quote(c) for c, _type in incoming)
+                if current == incoming:
+                    self._run(f"truncate {target}")
+                    self._run(f"insert into {target} ({names}) select {names} from {source}")
+                else:
+                    # New or changed columns: dependent dbt views are rebuilt by the next dbt run.
+                    self._run(f"drop table if exists {target} cascade")
+                    self._run(f"create table {target} as select {names} from {source}")
+                (rows,) = self._all(f"select count(*) from {target}")[0]
+                counts[table] = rows
+                self._run(
+                    f"insert into {META_SCHEMA}.raw_tables values (%s, %s, %s, now()) on conflict (table_name) "
+                    "do update set load_schema = excluded.load_schema, rows = excluded.rows, loaded_at = now()",
+                    [table, load_schema, rows],
+                )
+            pause_point("swap")
+            self._run(f"drop schema if exists {_quote(load_schema)} cascade")
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return counts
+
+    def append_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+        added: dict[str, int] = {}
+        live = self.live_tables()
+        try:
+            for table in tables:
+                names = ", ".join(_quote(c) for c, _t in self._columns(RAW_SCHEMA, table))
+                (new,) = self._all(f"select count(*) from {_quote(load_schema)}.{_quote(table)}")[0]
+                self._run(
+                    f"insert into {RAW_SCHEMA}.{_quote(table)} ({names}) "
+                    f"select {names} from {_quote(load_schema)}.{_quote(table)}"
+                )
+                self._run(
+                    f"update {META_SCHEMA}.raw_tables set rows = %s, loaded_at = now() where table_name = %s",
+                    [live[table][1] + new, table],
+                )
+                added[table] = new
+            self._run(f"drop schema if exists {_quote(load_schema)} cascade")
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return added
+
+    def max_value(self, table: str, column: str) -> Any:
+        return self._all(f"select max({_quote(column)}) from {RAW_SCHEMA}.{_quote(table)}")[0][0]
+
+    def columns(self, table: str) -> dict[str, str]:
+        return {name: kind.lower() for name, kind in self._columns(RAW_SCHEMA, table)}
+
+    def user_signups(self) -> tuple[list[int], list]:
+        rows = self._all(f"select user_id, signup_at from {RAW_SCHEMA}.raw_users order by user_id")
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def tables_in(self, schema: str) -> set[str]:
+        return {n for (n,) in self._all("select table_name from information_schema.tables where table_schema = %s", [schema])}
+
+    def create_empty(self, schema: str, table: str, arrow_schema: Any) -> None:
+        import pyarrow as pa
+
+        types = {
+            pa.types.is_integer: "bigint",
+            pa.types.is_floating: "double precision",
+            pa.types.is_boolean: "boolean",
+            pa.types.is_date: "date",
+            pa.types.is_timestamp: "timestamptz",
+            pa.types.is_decimal: "numeric",
+        }
+        columns = []
+        for field in arrow_schema:
+            sql_type = next((t for check, t in types.items() if check(field.type)), "varchar")
+            columns.append(f"{_quote(field.name)} {sql_type}")
+        self._run(f"create schema if not exists {_quote(schema)}")
+        self._run(f"create table {_quote(schema)}.{_quote(table)} ({', '.join(columns)})")
+        self.con.commit()
+
+
+class PostgresStore:
+    kind = "postgres"
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def describe(self) -> str:
+        return self.target.describe()
+
+    def _connect(self) -> Any:
+        psycopg2 = require_driver()
+        try:
+            return psycopg2.connect(
+                host=self.target.host,
+                port=self.target.port,
+                dbname=self.target.database,
+                user=self.target.user,
+                password=self.target.password or "",
+                connect_timeout=self.target.connect_timeout,
+            )
+        except psycopg2.Error as exc:
+            raise connection_error(self.target, exc) from exc
+
+    @contextmanager
+    def session(self) -> Iterator[PostgresSession]:
+        con = self._connect()
+        try:
+            yield PostgresSession(con)
+        finally:
+            con.close()
+
+    def check(self) -> None:
+        for module, extra in (("dbt.adapters.postgres", "dbt-postgres"),):
+            try:
+                __import__(module)
+            except ImportError as exc:
+                raise UsageError(f"{extra} is not installed.", hint=EXTRA_HINT) from exc
+        with self.session() as session:
+            session.prepare()
+
+    def credentials(self) -> str:
+        from urllib.parse import quote
+
+        t = self.target
+        return (
+            f"postgresql://{quote(t.user or '', safe='')}:{quote(t.password or '', safe='')}@{t.host}:{t.port}/"
+            f"{quote(t.database or '', safe='')}?connect_timeout={t.connect_timeout}"
+        )
+
+    def dlt_destination(self) -> Any:
+        import dlt
+
+        require_driver()
+        return dlt.destinations.postgres(credentials=self.credentials())
+
+    def row_counts(self) -> dict[str, int]:
+        with self.session() as session:
+            try:
+                return {name: rows for name, (_s, rows) in sorted(session.live_tables().items())}
+            except Exception:  # nothing loaded yet
+                return {}
+
+    def translate(self, exc: BaseException) -> SbdkError | None:
+        text = str(exc)
+        if "could not connect" in text or "Connection refused" in text or "password authentication" in text:
+            return connection_error(self.target, exc)
+        return None
