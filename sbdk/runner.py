@@ -87,6 +87,11 @@ def _run_locked(settings: Settings, plan: RunPlan, reporter: Reporter, report: R
     # Fail fast on a database held by another program (or a server that is down), before
     # generating anything.
     store.check()
+    if plan.pipelines and not plan.incremental and plan.tables is None:
+        from sbdk.ops.backup import auto_backup
+
+        # Before a full reload, when `backups.keep` asks for it (a no-op by default).
+        auto_backup(settings, reporter)
     if plan.pipelines:
         report.load = load(
             settings,

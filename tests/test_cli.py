@@ -14,7 +14,7 @@ import typer
 
 from sbdk.cli.app import app
 
-COMMANDS = ("init", "dev", "start", "webhooks", "version")
+COMMANDS = ("init", "dev", "start", "webhooks", "version", "history", "query", "doctor", "backup", "restore")
 # Importing any of these costs tens of milliseconds to a second; `--help` and `version` need none.
 HEAVY = {"dlt", "dbt", "duckdb", "faker", "fastapi", "uvicorn", "watchdog", "pyarrow", "numpy", "dynaconf", "pydantic"}
 
@@ -37,7 +37,8 @@ def test_every_command_has_help(cli, name: str) -> None:
 
     assert result.exit_code == 0
     assert f"Usage: sbdk {name}" in result.output
-    assert docstring.splitlines()[0] in result.output
+    # The summary line, up to where Rich may wrap it at the terminal's width.
+    assert " ".join(docstring.splitlines()[0].split()[:6]) in " ".join(result.output.split())
 
 
 def test_top_level_help_lists_every_command(cli) -> None:
@@ -59,14 +60,6 @@ def test_unknown_command_is_a_usage_error(cli) -> None:
 
     assert result.exit_code == 2
     assert "No such command 'deploy'" in result.output
-
-
-@pytest.mark.parametrize("name", ["start", "webhooks"])
-def test_commands_not_yet_available_say_so(project: Path, cli, name: str) -> None:
-    result = cli(name, cwd=project)
-
-    assert result.exit_code == 2
-    assert result.output == f"`sbdk {name}` is not available yet in this version of sbdk.\n"
 
 
 def test_version_json_names_the_whole_stack(cli) -> None:

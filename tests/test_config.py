@@ -101,7 +101,7 @@ def test_target_must_be_dev_or_prod(project: Path) -> None:
     edit_config(project, target="staging")
 
     assert config_error(project).message.endswith(
-        "target must be one of dev, prod, got 'staging'."
+        "target must be one of dev (the targets declared under \"targets\"), got 'staging'."
     )
 
 
@@ -123,7 +123,7 @@ def test_several_problems_are_numbered_in_one_message(project: Path) -> None:
     edit_config(project, target="qa", seed=-1)
 
     message = config_error(project).message
-    assert "(1) target must be one of dev, prod, got 'qa'." in message
+    assert "(1) target must be one of dev (the targets declared under \"targets\"), got 'qa'." in message
     assert "(2) seed must be at least 0, got -1." in message
 
 
@@ -182,7 +182,7 @@ def test_bad_environment_value_names_the_variable(
 ) -> None:
     monkeypatch.setenv("SBDK_TARGET", "qa")
 
-    assert config_error(project).message.endswith("SBDK_TARGET must be one of dev, prod, got 'qa'.")
+    assert config_error(project).message.endswith("SBDK_TARGET must be one of dev (the targets declared under \"targets\"), got 'qa'.")
 
 
 def test_bad_nested_environment_value_names_the_variable(
@@ -309,13 +309,14 @@ def test_missing_project_is_project_not_found(tmp_path: Path) -> None:
     )
 
 
-# Through the CLI: `sbdk start` loads and validates the settings, then stops with "not available yet".
+# Through the CLI: `sbdk dev --dbt-only` loads and validates the settings first; on a fresh project it
+# then stops at once, because no raw tables exist yet (exit 5), without generating anything.
 
 
 def test_cli_reports_malformed_json_with_exit_code_3(project: Path, cli) -> None:
     (project / "sbdk_config.json").write_text('{"seed": 1,,}')
 
-    result = cli("start", cwd=project)
+    result = cli("dev", "--dbt-only", cwd=project)
 
     assert result.exit_code == 3
     assert (
@@ -328,30 +329,30 @@ def test_cli_reports_malformed_json_with_exit_code_3(project: Path, cli) -> None
 def test_cli_reports_a_bad_value_and_its_fix(project: Path, cli) -> None:
     edit_config(project, data_volume=volume(users=MAX_ROWS_PER_TABLE * 2))
 
-    result = cli("webhooks", cwd=project)
+    result = cli("dev", "--dbt-only", cwd=project)
 
     assert result.exit_code == ExitCode.CONFIG
     output = plain(result.output)
     assert "data_volume.users = 100,000,000 is above the cap of 50,000,000 rows." in output
     assert "fix: Fix the values" in output
-    assert "not available yet" not in output
+    assert "raw tables do not exist" not in output
 
 
 def test_cli_shows_warnings_and_carries_on(project: Path, cli) -> None:
     edit_config(project, colour="blue")
 
-    result = cli("start", cwd=project)
+    result = cli("dev", "--dbt-only", cwd=project)
 
-    assert result.exit_code == ExitCode.USAGE
+    assert result.exit_code == ExitCode.DBT
     output = plain(result.output)
     assert "warning: Unknown setting 'colour' (from sbdk_config.json) is ignored." in output
-    assert "`sbdk start` is not available yet" in output
+    assert "The raw tables do not exist yet" in output
 
 
 def test_cli_environment_override_with_a_bad_value(project: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("SBDK_DATA_VOLUME__USERS", "lots")
 
-    result = cli("start", cwd=project)
+    result = cli("dev", "--dbt-only", cwd=project)
 
     assert result.exit_code == 3
     assert "SBDK_DATA_VOLUME__USERS must be a whole number, got 'lots'." in plain(result.output)
@@ -360,23 +361,23 @@ def test_cli_environment_override_with_a_bad_value(project: Path, cli, monkeypat
 def test_cli_config_file_option_from_another_folder(project: Path, tmp_path: Path, cli) -> None:
     edit_config(project, target="qa")
 
-    result = cli("--config-file", "demo/sbdk_config.json", "start", cwd=tmp_path)
+    result = cli("--config-file", "demo/sbdk_config.json", "dev", "--dbt-only", cwd=tmp_path)
 
     assert result.exit_code == 3
-    assert f"Invalid settings in {project / 'sbdk_config.json'}: target must be one of dev, prod" in plain(
+    assert f"Invalid settings in {project / 'sbdk_config.json'}: target must be one of dev (the targets" in plain(
         result.output
     )
 
 
 def test_cli_config_file_option_accepts_the_project_folder(project: Path, tmp_path: Path, cli) -> None:
-    result = cli("start", "--config-file", str(project), cwd=tmp_path)
+    result = cli("dev", "--dbt-only", "--config-file", str(project), cwd=tmp_path)
 
-    assert result.exit_code == 2
-    assert "not available yet" in result.output
+    assert result.exit_code == ExitCode.DBT
+    assert "The raw tables do not exist yet" in plain(result.output)
 
 
 def test_cli_missing_config_file(tmp_path: Path, cli) -> None:
-    result = cli("start", "-c", "nowhere.json", cwd=tmp_path)
+    result = cli("dev", "-c", "nowhere.json", cwd=tmp_path)
 
     assert result.exit_code == 3
     assert f"error: Config file {tmp_path / 'nowhere.json'} does not exist." in plain(result.output)

@@ -11,8 +11,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from sbdk.cli import dev, init, start, version, webhooks
-from sbdk.cli.options import ConfigFileOpt, VerboseOpt, state
+from sbdk.cli import backup, dev, doctor, history, init, query, start, version, webhooks
+from sbdk.cli.options import ConfigFileOpt, LogFormat, LogFormatOpt, QuietOpt, VerboseOpt, state
 
 
 class SbdkGroup(TyperGroup):
@@ -48,7 +48,13 @@ app = typer.Typer(
 
 
 @app.callback()
-def _global(ctx: typer.Context, verbose: VerboseOpt = False, config_file: ConfigFileOpt = None) -> None:
+def _global(
+    ctx: typer.Context,
+    verbose: VerboseOpt = False,
+    config_file: ConfigFileOpt = None,
+    quiet: QuietOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
     """sbdk: a local-first data pipeline sandbox (Faker -> dlt -> DuckDB -> dbt).
 
     Start with [bold]sbdk init demo && cd demo && sbdk dev[/].
@@ -56,6 +62,8 @@ def _global(ctx: typer.Context, verbose: VerboseOpt = False, config_file: Config
     st = state(ctx)
     st.verbose = verbose
     st.config_file = config_file
+    st.quiet = quiet
+    st.log_format = log_format.value
 
 
 app.command("init")(init.init)
@@ -63,6 +71,11 @@ app.command("dev")(dev.dev)
 app.command("start")(start.start)
 app.command("webhooks")(webhooks.webhooks)
 app.command("version")(version.version)
+app.command("history")(history.history)
+app.command("query")(query.query)
+app.command("doctor")(doctor.doctor)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -25,6 +26,25 @@ ConfigFileOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print errors only (for CI: the exit code tells the outcome).")
+]
+
+
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="Format of the run's log file in logs/: text, or json (one object per line).",
+        case_sensitive=False,
+    ),
+]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="If a run holds the project, wait for it to finish.")]
 
 
 @dataclass
@@ -33,6 +53,8 @@ class CliState:
 
     verbose: bool = False
     config_file: Optional[Path] = None
+    quiet: bool = False
+    log_format: str = "text"
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -24,3 +24,12 @@ def active_run(lock_file: Path) -> dict | None:
     if pid == os.getpid() or not _alive(pid):
         return None
     return info
+
+
+def human_size(count: float) -> str:
+    """1536 -> '1.5 KB'."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024:
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} TB"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sbdk import warehouse
 from sbdk.config import Settings
-from sbdk.errors import PipelineError, SbdkError, UsageError
+from sbdk.errors import LockError, PipelineError, SbdkError, UsageError
 from sbdk.lock import run_lock
 from sbdk.reporting import NULL_REPORTER, Reporter
 
@@ -29,6 +29,7 @@ SUFFIX = ".duckdb"
 AUTO = "auto"
 BEFORE_RESTORE = "before-restore"
 _STAMP = "%Y%m%dT%H%M%SZ"
+_MAGIC = b"DUCK"
 _NAME = re.compile(
     r"^(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<kind>auto|before-restore))?(?:-(?P<n>\d+))?\.duckdb$"
 )
@@ -44,11 +45,6 @@ class BackupInfo:
     bytes: int
     created: datetime  # UTC: from the name for sbdk's backups, else the file's modification time
     kind: str  # "manual", "auto", "before-restore" or "other" (a file sbdk did not name)
-
-    @property
-    def _order(self) -> tuple:
-        match = _NAME.match(self.path.name)
-        return (self.created, int(match["n"] or 1) if match else 0, self.path.name)
 
 
 @dataclass(frozen=True)
@@ -96,6 +92,10 @@ def inspect(path: Path) -> dict[str, int]:
 
     if not path.is_file():
         raise UsageError(f"There is no file {path}.", hint="`sbdk backup --list` shows the backups of this project.")
+    if not is_duckdb_file(path):
+        raise UsageError(
+            f"{path} is not a DuckDB database file.", hint="Choose a backup from `sbdk backup --list`."
+        )
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
@@ -117,6 +117,15 @@ def inspect(path: Path) -> dict[str, int]:
     finally:
         con.close()
     return dict(sorted(rows))
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether `path` starts with DuckDB's header (the magic bytes DUCK at offset 8)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(12)[8:12] == _MAGIC
+    except OSError:
+        return False
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -156,13 +165,13 @@ def _quiesced(db: Path) -> Iterator[None]:
         yield
 
 
-def _write_copy(db: Path, target: Path) -> dict[str, int]:
+def _write_copy(db: Path, target: Path, *, verify: bool = True) -> dict[str, int]:
     """Copy `db` (quiesced by the caller) to `target` through a temporary file; returns its tables."""
     temporary = _temporary(target, "backup")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _copy(db, temporary)
-        tables = inspect_any(temporary)
+        tables = inspect_any(temporary) if verify else {}
         os.replace(temporary, target)
     except OSError as exc:
         raise BackupError(
@@ -229,16 +238,19 @@ def backup(
 
 def auto_backup(settings: Settings, reporter: Reporter = NULL_REPORTER) -> Path | None:
     """Before a full run: back up the database and keep only the newest `backups.keep` automatic
-    backups. A no-op when `backups.keep` is 0 or there is no database yet.
+    backups. A no-op when `backups.keep` is 0, there is no database yet, or the run's target is a
+    server rather than the DuckDB file.
 
     The caller must hold the project's run lock (this does not take it).
     """
     keep = settings.backups.keep
-    if keep <= 0 or not settings.paths.duckdb_path.is_file():
+    # A run against a server target does not touch the DuckDB file: nothing to protect.
+    if keep <= 0 or settings.active_target.type != "duckdb" or not settings.paths.duckdb_path.is_file():
         return None
     reporter.stage("backup", f"keeping the last {keep}")
     result = backup(settings, take_lock=False, kind=AUTO, reporter=reporter)
-    automatic = [b for b in list_backups(settings) if b.kind == AUTO and _stem(b.path) == settings.paths.duckdb_path.stem]
+    stem = settings.paths.duckdb_path.stem
+    automatic = [b for b in list_backups(settings) if b.kind == AUTO and _stem(b.path) == stem]
     for old in automatic[:-keep]:
         old.path.unlink(missing_ok=True)
         reporter.log(f"backup: removed the older automatic backup {old.path.name}")
@@ -255,7 +267,7 @@ def list_backups(settings: Settings) -> list[BackupInfo]:
     folder = settings.paths.backups_dir
     if not folder.is_dir():
         return []
-    found = []
+    found: list[tuple[tuple, BackupInfo]] = []
     for path in folder.iterdir():
         if not path.is_file() or path.suffix != SUFFIX or path.name.startswith("."):
             continue
@@ -267,8 +279,10 @@ def list_backups(settings: Settings) -> list[BackupInfo]:
         else:
             created = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
             kind = "other"
-        found.append(BackupInfo(path=path, bytes=stat.st_size, created=created, kind=kind))
-    return sorted(found, key=lambda b: b._order)
+        # Names have whole seconds: within one second, the file written last is the newest.
+        order = (created, stat.st_mtime_ns, int(match["n"] or 1) if match else 0, path.name)
+        found.append((order, BackupInfo(path=path, bytes=stat.st_size, created=created, kind=kind)))
+    return [info for _order, info in sorted(found, key=lambda item: item[0])]
 
 
 def restore(
@@ -296,11 +310,20 @@ def restore(
     replaced: dict[str, int] = {}
     with _lock(settings, "sbdk restore", take_lock, wait, reporter):
         if db.is_file():
-            # Opening it for writing fails, naming the program, if anyone else has it open.
-            with _quiesced(db):
+            try:
+                # Opening it for writing fails, naming the program, if anyone else has it open.
+                with _quiesced(db):
+                    if keep_current:
+                        saved = default_path(settings, BEFORE_RESTORE)
+                        replaced = _write_copy(db, saved)
+            except LockError:
+                raise
+            except PipelineError as exc:
+                # A damaged file is a good reason to restore: keep it as it is, unchecked.
+                reporter.warn(f"The current database does not open ({exc.message}); replacing it anyway.")
                 if keep_current:
                     saved = default_path(settings, BEFORE_RESTORE)
-                    replaced = _write_copy(db, saved)
+                    _write_copy(db, saved, verify=False)
         temporary = _temporary(db, "restore")
         try:
             db.parent.mkdir(parents=True, exist_ok=True)

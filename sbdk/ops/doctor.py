@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sbdk.errors import SbdkError
+from sbdk.ops import human_size
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 MB = 1024**2
@@ -81,11 +82,13 @@ def diagnose(
     settings, config_check = check_config(config_file, start)
     add(config_check)
     if settings is None:
-        for name in ("dbt project", "dbt profile", "database", "pipelines", "disk space", "webhook secret"):
+        for name in ("database", "dbt project", "dbt profile", "pipelines", "disk space", "webhook secret"):
             add(Check(name, SKIP, _NEEDS_CONFIG))
         return DoctorReport(tuple(checks), None)
     # The database first: parsing the dbt project imports dbt-duckdb in this process.
     add(check_database(settings))
+    if settings.active_target.type != "duckdb":
+        add(check_target(settings))
     add(check_dbt_project(settings, parse=parse_dbt))
     add(check_profile(settings))
     add(check_pipelines(settings))
@@ -105,7 +108,12 @@ def check_python() -> Check:
     version = ".".join(str(p) for p in sys.version_info[:3])
     required = _requires_python()
     if sys.version_info < (3, 10):
-        return Check("python", FAIL, f"Python {version}; sbdk needs {required or '>=3.10'}.", "Install Python 3.10 or newer and reinstall sbdk in it.")
+        return Check(
+            "python",
+            FAIL,
+            f"Python {version}; sbdk needs {required or '>=3.10'}.",
+            "Install Python 3.10 or newer and reinstall sbdk in it.",
+        )
     return Check("python", PASS, f"Python {version} ({sys.executable})")
 
 
@@ -150,9 +158,19 @@ def check_packages() -> Check:
             "Install it: `pip install -e .` in a checkout, or `pip install sbdk`.",
         )
     except ImportError:
-        return Check("packages", WARN, "The `packaging` library is missing, so versions cannot be checked.", "`pip install packaging`.")
+        return Check(
+            "packages",
+            WARN,
+            "The `packaging` library is missing, so versions cannot be checked.",
+            "`pip install packaging`.",
+        )
     if broken:
-        return Check("packages", FAIL, "; ".join(broken) + ".", "Reinstall sbdk's requirements: `pip install -e .` (or `pip install --upgrade sbdk`).")
+        return Check(
+            "packages",
+            FAIL,
+            "; ".join(broken) + ".",
+            "Reinstall sbdk's requirements: `pip install -e .` (or `pip install --upgrade sbdk`).",
+        )
     key = [s for s in seen if s.split()[0] in ("dlt", "dbt-core", "dbt-duckdb", "duckdb")]
     return Check("packages", PASS, f"{', '.join(key)}; all {len(seen)} requirements of sbdk are met.")
 
@@ -162,20 +180,32 @@ def check_dbt_adapter() -> Check:
     try:
         core, adapter = metadata.version("dbt-core"), metadata.version("dbt-duckdb")
     except metadata.PackageNotFoundError as exc:
-        return Check("dbt-duckdb", FAIL, f"{exc.name or exc} is not installed.", "`pip install -e .` (sbdk depends on dbt-core and dbt-duckdb).")
+        return Check(
+            "dbt-duckdb",
+            FAIL,
+            f"{exc.name or exc} is not installed.",
+            "`pip install -e .` (sbdk depends on dbt-core and dbt-duckdb).",
+        )
     try:
         broken = _problems("dbt-duckdb", {"dbt-core", "dbt-adapters", "dbt-common", "duckdb"})[0]
         broken += _problems("dbt-core", {"dbt-adapters", "dbt-common"})[0]
     except ImportError:
         broken = []
+    minor = ".".join(core.split(".")[:2])
     if broken:
-        return Check("dbt-duckdb", FAIL, "; ".join(broken) + ".", f'Install matching versions: `pip install "dbt-core=={core}" "dbt-duckdb~={".".join(core.split(".")[:2])}.0"`.')
+        return Check(
+            "dbt-duckdb",
+            FAIL,
+            "; ".join(broken) + ".",
+            f'Install matching versions: `pip install "dbt-core=={core}" "dbt-duckdb~={minor}.0"`.',
+        )
     if core.split(".")[:2] != adapter.split(".")[:2]:
         return Check(
             "dbt-duckdb",
             WARN,
-            f"dbt-duckdb {adapter} with dbt-core {core}: compatible, but the same minor version is what dbt-duckdb tests.",
-            f'`pip install "dbt-duckdb~={".".join(core.split(".")[:2])}.0"`.',
+            f"dbt-duckdb {adapter} with dbt-core {core}: they work together, but dbt-duckdb is tested "
+            "against the same minor version of dbt-core.",
+            f'`pip install "dbt-duckdb~={minor}.0"`.',
         )
     return Check("dbt-duckdb", PASS, f"dbt-duckdb {adapter} matches dbt-core {core}.")
 
@@ -188,10 +218,10 @@ def check_config(config_file: Path | None, start: Path | None) -> tuple[Any, Che
     except SbdkError as exc:
         return None, Check("config", FAIL, exc.message, exc.hint)
     if settings.warnings:
-        return settings, Check(
-            "config", WARN, f"{settings.paths.config_file}: " + " ".join(settings.warnings), "Remove or correct those keys."
-        )
-    return settings, Check("config", PASS, f"{settings.paths.config_file} is valid (project {settings.project}).")
+        detail = f"{settings.paths.config_file}: " + " ".join(settings.warnings)
+        return settings, Check("config", WARN, detail, "Remove or correct those keys.")
+    detail = f"{settings.paths.config_file} is valid (project {settings.project})."
+    return settings, Check("config", PASS, detail)
 
 
 def check_dbt_project(settings: Any, *, parse: bool = True) -> Check:
@@ -201,7 +231,7 @@ def check_dbt_project(settings: Any, *, parse: bool = True) -> Check:
         check_project(settings)
         project = settings.paths.dbt_project_dir
         if not parse:
-            return Check("dbt project", PASS, f"{project} has dbt_project.yml (not parsed: --no-parse).")
+            return Check("dbt project", PASS, f"{project} has dbt_project.yml (not parsed).")
         report = run_dbt(settings, "parse")
         if not report.success:
             return Check(
@@ -222,16 +252,31 @@ def check_profile(settings: Any) -> Check:
     paths = settings.paths
     project_file = paths.dbt_project_dir / "dbt_project.yml"
     profiles_file = paths.profiles_dir / "profiles.yml"
-    template = "path: \"{{ env_var('DBT_DUCKDB_PATH', '" + _relative(paths.duckdb_path, paths.root) + "') }}\""
+    default = _relative(paths.duckdb_path, paths.root)
+    template = "path: \"{{ env_var('DBT_DUCKDB_PATH', '" + default + "') }}\""
     if not project_file.is_file():
-        return Check("dbt profile", SKIP, "Not checked: there is no dbt_project.yml (see the dbt project check).")
+        return Check(
+            "dbt profile",
+            SKIP,
+            "Not checked: there is no dbt_project.yml (see the dbt project check).",
+        )
     if not profiles_file.is_file():
-        return Check("dbt profile", FAIL, f"There is no {profiles_file}.", "Run `sbdk init --force .` to restore it, or fix profiles_dir.")
+        return Check(
+            "dbt profile",
+            FAIL,
+            f"There is no {profiles_file}.",
+            "Run `sbdk init --force .` to restore it, or fix profiles_dir.",
+        )
     try:
         name = (yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}).get("profile")
         profiles = yaml.safe_load(profiles_file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError, AttributeError) as exc:
-        return Check("dbt profile", FAIL, f"Cannot read the dbt profile: {exc}", f"Fix the YAML of {profiles_file}.")
+        return Check(
+            "dbt profile",
+            FAIL,
+            f"Cannot read the dbt profile: {exc}",
+            f"Fix the YAML of {profiles_file}.",
+        )
     profile = profiles.get(name) if isinstance(profiles, dict) else None
     if not isinstance(profile, dict):
         return Check(
@@ -243,16 +288,40 @@ def check_profile(settings: Any) -> Check:
     target = profile.get("target", "default")
     output = (profile.get("outputs") or {}).get(target)
     if not isinstance(output, dict):
-        return Check("dbt profile", FAIL, f"Profile {name!r} has no output {target!r}.", f"Add outputs.{target} to {profiles_file}.")
+        return Check(
+            "dbt profile",
+            FAIL,
+            f"Profile {name!r} has no output {target!r}.",
+            f"Add outputs.{target} to {profiles_file}.",
+        )
     if output.get("type") != "duckdb":
-        return Check("dbt profile", FAIL, f"Profile {name!r} target {target!r} is of type {output.get('type')!r}, not duckdb.", "sbdk builds into DuckDB: set `type: duckdb`.")
+        return Check(
+            "dbt profile",
+            FAIL,
+            f"Profile {name!r} target {target!r} is of type {output.get('type')!r}, not duckdb.",
+            "sbdk builds into DuckDB: set `type: duckdb`.",
+        )
     raw = str(output.get("path", ""))
     if "env_var" in raw:
         if "DBT_DUCKDB_PATH" not in raw:
-            return Check("dbt profile", FAIL, f"The profile's path {raw!r} reads another variable than DBT_DUCKDB_PATH, which sbdk sets.", f"Use {template}.")
-        return Check("dbt profile", PASS, f"Profile {name!r} ({target}) reads DBT_DUCKDB_PATH, which sbdk sets to {paths.duckdb_path}.")
+            return Check(
+                "dbt profile",
+                FAIL,
+                f"The profile's path {raw!r} reads another variable than DBT_DUCKDB_PATH, which sbdk sets.",
+                f"Use {template}.",
+            )
+        return Check(
+            "dbt profile",
+            PASS,
+            f"Profile {name!r} ({target}) reads DBT_DUCKDB_PATH, which sbdk sets to {paths.duckdb_path}.",
+        )
     if not raw:
-        return Check("dbt profile", FAIL, f"Profile {name!r} target {target!r} has no path.", f"Add {template}.")
+        return Check(
+            "dbt profile",
+            FAIL,
+            f"Profile {name!r} target {target!r} has no path.",
+            f"Add {template}.",
+        )
     pointed = Path(raw).expanduser()
     # dbt-duckdb resolves a relative path against the working folder; sbdk runs from anywhere.
     resolved = pointed if pointed.is_absolute() else (paths.root / pointed)
@@ -280,14 +349,6 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _size(count: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if count < 1024 or unit == "TB":
-            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
-        count /= 1024
-    return f"{count:,.1f} TB"
-
-
 def check_database(settings: Any) -> Check:
     """Present, openable for writing (nobody else holds it), with raw tables loaded."""
     from sbdk import lock, warehouse
@@ -297,25 +358,72 @@ def check_database(settings: Any) -> Check:
     db = settings.paths.duckdb_path
     shown = _relative(db, settings.paths.root)
     if not db.exists():
-        return Check("database", WARN, f"No database yet at {shown}.", "Run `sbdk dev` to create and load it.")
+        return Check(
+            "database",
+            WARN,
+            f"No database yet at {shown}.",
+            "Run `sbdk dev` to create and load it.",
+        )
     running = active_run(settings.paths.lock_file)
     if running:
-        return Check("database", WARN, f"{shown} not opened: {lock.describe(running)}.", "Run `sbdk doctor` again when it has finished.")
+        return Check(
+            "database",
+            WARN,
+            f"{shown} not opened: {lock.describe(running)}.",
+            "Run `sbdk doctor` again when it has finished.",
+        )
     try:
         # Opening for writing is what `sbdk dev` needs: it also catches a read-only holder.
         with lock.run_lock(settings.paths.lock_file, "sbdk doctor"), warehouse.connect(db) as con:
             tables = warehouse.live_tables(con)
     except LockError as exc:
         if active_run(settings.paths.lock_file):
-            return Check("database", WARN, f"{shown} not opened: a run started meanwhile.", "Run `sbdk doctor` again when it has finished.")
+            return Check(
+                "database",
+                WARN,
+                f"{shown} not opened: a run started meanwhile.",
+                "Run `sbdk doctor` again when it has finished.",
+            )
         return Check("database", FAIL, exc.message, exc.hint)
     except SbdkError as exc:
         return Check("database", FAIL, exc.message, exc.hint)
-    size = _size(db.stat().st_size)
+    size = human_size(db.stat().st_size)
     if not tables:
-        return Check("database", WARN, f"{shown} ({size}) opens, but no raw tables are loaded.", "Run `sbdk dev`.")
+        return Check(
+            "database",
+            WARN,
+            f"{shown} ({size}) opens, but no raw tables are loaded.",
+            "Run `sbdk dev`.",
+        )
     listing = ", ".join(f"{name} {rows:,}" for name, (_schema, rows) in sorted(tables.items()))
     return Check("database", PASS, f"{shown} ({size}) opens for writing; rows: {listing}.")
+
+
+def check_target(settings: Any) -> Check:
+    """A server target (config `target` other than dev): its driver and adapter, and that it answers."""
+    import importlib.util
+
+    from sbdk.targets import store_for
+
+    target = settings.active_target
+    name = f"target {target.name}"
+    if importlib.util.find_spec(f"dbt.adapters.{target.type}") is None:
+        return Check(
+            name,
+            FAIL,
+            f"dbt-{target.type} is not installed, so dbt cannot build into {target.describe()}.",
+            "Install the PostgreSQL extra: pip install -e '.[postgres]' (or pip install 'sbdk[postgres]').",
+        )
+
+    def run() -> Check:
+        # Reads only: the bookkeeping schemas are created by the first run, not by a check.
+        rows = store_for(settings).row_counts()
+        if not rows:
+            return Check(name, WARN, f"{target.describe()} answers, but no raw tables are loaded.", "Run `sbdk dev`.")
+        listing = ", ".join(f"{table} {count:,}" for table, count in rows.items())
+        return Check(name, PASS, f"{target.describe()} answers; rows: {listing}.")
+
+    return _guard(name, run)
 
 
 def check_pipelines(settings: Any) -> Check:
@@ -324,7 +432,12 @@ def check_pipelines(settings: Any) -> Check:
     def run() -> Check:
         specs = discover(settings.paths.pipelines_dir)
         if not specs:
-            return Check("pipelines", WARN, f"No pipelines in {settings.paths.pipelines_dir}.", "Add one (see the README), or `sbdk init --force .` for the defaults.")
+            return Check(
+                "pipelines",
+                WARN,
+                f"No pipelines in {settings.paths.pipelines_dir}.",
+                "Add one (see the README), or `sbdk init --force .` for the defaults.",
+            )
         listing = ", ".join(f"{s.path.name} -> {s.table}" for s in specs)
         return Check("pipelines", PASS, f"{len(specs)} import cleanly: {listing}.")
 
@@ -336,12 +449,23 @@ def check_disk(settings: Any) -> Check:
     db = settings.paths.duckdb_path
     free = shutil.disk_usage(root).free
     size = db.stat().st_size if db.is_file() else 0
-    detail = f"{_size(free)} free in {root}" + (f"; the database is {_size(size)}" if size else "")
+    detail = f"{human_size(free)} free in {root}" + (f"; the database is {human_size(size)}" if size else "")
     if free < max(DISK_FAIL_BYTES, size):
-        return Check("disk space", FAIL, detail + ".", "Free some space: a run needs room for a second copy of the raw tables, a backup for a copy of the file.")
+        return Check(
+            "disk space",
+            FAIL,
+            detail + ".",
+            "Free some space: a run needs room for a second copy of the raw tables, a backup for a copy "
+            "of the file.",
+        )
     # A full run briefly holds the old and the new raw tables; a backup copies the whole file.
     if free < max(DISK_WARN_BYTES, 3 * size):
-        return Check("disk space", WARN, detail + ": little room for the next run or backup.", "Free some space, or remove old backups (`sbdk backup --list`).")
+        return Check(
+            "disk space",
+            WARN,
+            detail + ": little room for the next run or backup.",
+            "Free some space, or remove old backups (`sbdk backup --list`).",
+        )
     return Check("disk space", PASS, detail + ".")
 
 
@@ -352,7 +476,8 @@ def check_webhook_secret(settings: Any) -> Check:
         return Check(
             "webhook secret",
             WARN,
-            "SBDK_WEBHOOK_SECRET is not set: `sbdk webhooks` refuses every delivery (only needed for webhooks).",
+            "SBDK_WEBHOOK_SECRET is not set: `sbdk webhooks` refuses every delivery (only needed for "
+            "webhooks).",
             f"Add SBDK_WEBHOOK_SECRET=... to {settings.paths.env_file} (make one with `{make}`).",
         )
     if len(secret) < MIN_SECRET_LENGTH:

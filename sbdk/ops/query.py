@@ -15,7 +15,7 @@ from typing import Any
 
 from sbdk import lock, warehouse
 from sbdk.config import Settings
-from sbdk.errors import LockError, SbdkError, UsageError
+from sbdk.errors import LockError, PipelineError, SbdkError, UsageError
 from sbdk.ops import active_run
 
 DEFAULT_LIMIT = 1000
@@ -101,6 +101,13 @@ def run_query(settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT
     import duckdb
 
     path = settings.paths.duckdb_path
+    target = settings.active_target
+    if target.type != "duckdb" and not path.exists():
+        raise PipelineError(
+            f"`sbdk query` reads the project's DuckDB file {path}, which does not exist: this project "
+            f"runs against target {target.name!r} ({target.describe()}).",
+            hint="Query that server with its own client (e.g. psql), or run `sbdk dev --target dev` first.",
+        )
     try:
         with warehouse.connect(path, read_only=True) as con:
             statements = refuse_writes(con, sql)
@@ -132,7 +139,8 @@ def run_query(settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT
 
 
 TABLES_SQL = """
-select table_schema as schema, table_name as name, lower(table_type) as type
+select table_schema as schema, table_name as name,
+    case table_type when 'BASE TABLE' then 'table' else lower(table_type) end as type
 from information_schema.tables
 where table_catalog = current_database()
   and table_schema not like '\\_sbdk%' escape '\\'

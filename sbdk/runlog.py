@@ -1,0 +1,217 @@
+"""A log file per run: every progress event of a run, one line each, as text or JSON.
+
+`RunLogReporter` wraps the reporter that shows progress (the Rich one, or a no-op one) and also
+appends each event to `logs/<timestamp>_<run id>.log` in the project. JSON lines carry at least
+`ts`, `run_id`, `stage` and `event` (and `duration` in seconds when something finished), so CI can
+parse the file line by line. Lines are flushed as they are written: a killed run keeps its log.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from sbdk.config import Settings
+from sbdk.reporting import NodeResult, Reporter, RunReport
+
+FORMATS = ("text", "json")
+
+
+def log_path(settings: Settings, run_id: str, *, now: datetime | None = None) -> Path:
+    """`logs/<UTC timestamp>_<run id>.log` in the project (so `ls logs/` lists runs in order)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return settings.paths.run_logs_dir / f"{stamp}_{run_id}.log"
+
+
+def find_log(settings: Settings, run_id: str) -> Path | None:
+    """The log file of run `run_id`, if it was written."""
+    folder = settings.paths.run_logs_dir
+    if not folder.is_dir():
+        return None
+    matches = sorted(folder.glob(f"*_{run_id}.log"))
+    return matches[-1] if matches else None
+
+
+class RunLogReporter(Reporter):
+    """Forwards every call to `inner` and appends one line per event to the run's log file.
+
+    Use it as a context manager around `runner.run(..., run_id=run_id)` and call `finish(report)`
+    with the result; leaving the block with an exception logs the run as failed with that error.
+    Table progress ticks are forwarded but not logged (one line per finished table instead).
+    """
+
+    def __init__(
+        self,
+        inner: Reporter,
+        path: Path,
+        fmt: str = "text",
+        run_id: str = "",
+        *,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"log format must be one of {FORMATS}, not {fmt!r}")
+        self.inner = inner
+        self.path = path
+        self.fmt = fmt
+        self.run_id = run_id
+        self._lock = threading.Lock()
+        self._file: TextIO | None = None
+        self._broken = False
+        self._finished = False
+        self._started = time.perf_counter()
+        self._stage: str | None = None
+        self._stage_started = self._started
+        self._write("run", "run_started", **(context or {}))
+
+    # -- the log file
+
+    def _open(self) -> TextIO | None:
+        if self._file is None and not self._broken:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8", buffering=1)
+            except OSError as exc:
+                self._broken = True
+                self.inner.warn(f"Cannot write the run log {self.path}: {exc.strerror or exc}.")
+        return self._file
+
+    def _write(self, stage: str | None, event: str, *, level: str = "info", **fields: Any) -> None:
+        record: dict[str, Any] = {
+            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "run_id": self.run_id,
+            "stage": stage,
+            "event": event,
+            "level": level,
+        }
+        record.update({k: v for k, v in fields.items() if v is not None})
+        if "duration" in record:
+            record["duration"] = round(float(record["duration"]), 3)
+        line = json.dumps(record, default=str) if self.fmt == "json" else _text_line(record)
+        with self._lock:
+            handle = self._open()
+            if handle is None:
+                return
+            try:
+                handle.write(line + "\n")
+            except OSError as exc:
+                self._broken = True
+                self.inner.warn(f"Stopped writing the run log {self.path}: {exc.strerror or exc}.")
+
+    def _end_stage(self) -> None:
+        if self._stage is not None:
+            now = time.perf_counter()
+            self._write(self._stage, "stage_finished", duration=now - self._stage_started)
+            self._stage = None
+
+    # -- Reporter
+
+    def stage(self, name: str, detail: str = "") -> None:
+        self._end_stage()
+        self._stage, self._stage_started = name, time.perf_counter()
+        self._write(name, "stage_started", detail=detail or None)
+        self.inner.stage(name, detail)
+
+    def table_progress(self, table: str, rows: int, total: int | None) -> None:
+        self.inner.table_progress(table, rows, total)
+
+    def table_done(self, table: str, rows: int, seconds: float) -> None:
+        self._write(self._stage, "table_done", table=table, rows=rows, duration=seconds)
+        self.inner.table_done(table, rows, seconds)
+
+    def node_started(self, name: str, resource_type: str) -> None:
+        self._write("dbt", "node_started", node=name, resource_type=resource_type, level="debug")
+        self.inner.node_started(name, resource_type)
+
+    def node_finished(self, node: NodeResult) -> None:
+        self._write(
+            "dbt",
+            "node_finished",
+            level="error" if node.failed else ("warning" if node.status == "warn" else "info"),
+            node=node.name,
+            unique_id=node.unique_id,
+            resource_type=node.resource_type,
+            status=node.status,
+            duration=node.seconds,
+            failures=node.failures or None,
+            message=node.message if node.failed or node.status == "warn" else None,
+        )
+        self.inner.node_finished(node)
+
+    def log(self, message: str) -> None:
+        self._write(self._stage, "log", level="debug", message=message)
+        self.inner.log(message)
+
+    def warn(self, message: str) -> None:
+        self._write(self._stage, "warning", level="warning", message=message)
+        self.inner.warn(message)
+
+    # -- the end of the run
+
+    def finish(self, report: RunReport | None = None, *, error: BaseException | str | None = None) -> None:
+        """Log the end of the run (once): its status, duration, rows and dbt counts, or the error."""
+        if self._finished:
+            return
+        self._finished = True
+        self._end_stage()
+        fields: dict[str, Any] = {"duration": time.perf_counter() - self._started}
+        failed = error is not None or (report is not None and not report.success)
+        if report is not None:
+            fields["rows"] = dict(report.row_counts) or None
+            if report.dbt is not None:
+                dbt = report.dbt
+                fields["models_passed"] = dbt.count("model", "success")
+                fields["models_failed"] = dbt.count("model", "error")
+                fields["tests_passed"] = dbt.count("test", "pass")
+                fields["tests_failed"] = dbt.count("test", "fail", "error")
+                fields["failed_nodes"] = [n.name for n in dbt.failures] or None
+                if dbt.error:
+                    fields["error"] = dbt.error
+            if report.error:
+                fields["error"] = report.error
+        if error is not None:
+            fields["error"] = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        self._write(
+            "run",
+            "run_finished",
+            level="error" if failed else "info",
+            status="failed" if failed else "succeeded",
+            **fields,
+        )
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def __enter__(self) -> RunLogReporter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.finish(error=exc)
+        else:
+            self.finish()
+
+
+def _text_line(record: dict[str, Any]) -> str:
+    """`<ts> <LEVEL> run=<id> stage=<stage> <event> key=value ...` (values with spaces quoted)."""
+    head = f"{record['ts']} {record['level'].upper():<7} run={record['run_id']} stage={record['stage'] or '-'} {record['event']}"
+    parts = []
+    for key, value in record.items():
+        if key in ("ts", "level", "run_id", "stage", "event"):
+            continue
+        if key == "duration":
+            parts.append(f"duration={value:.3f}s")
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if not text or any(c.isspace() or c in "\"=" for c in text):
+            text = json.dumps(text)
+        parts.append(f"{key}={text}")
+    return " ".join([head, *parts])
