@@ -1,16 +1,233 @@
-"""`sbdk start`: not available yet (its issue has not landed)."""
+"""`sbdk start`: run once, then watch the project and rebuild what each saved change affects."""
 
 from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sbdk.cli.options import ConfigFileOpt, VerboseOpt, load
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def start(ctx: typer.Context, config_file: ConfigFileOpt = None, verbose: VerboseOpt = False) -> None:
-    """Not available yet in this version of sbdk."""
-    from sbdk.cli.render import err_console
+    from sbdk.cli.progress import RichReporter
+    from sbdk.reporting import RunReport
+    from sbdk.watch import Rebuild
 
-    load(ctx, config_file, verbose)
-    err_console.print("[yellow]`sbdk start` is not available yet in this version of sbdk.[/]")
-    raise typer.Exit(2)
+MAX_DEBOUNCE_MS = 60_000
+
+
+def start(
+    ctx: typer.Context,
+    no_initial_run: Annotated[
+        bool, typer.Option("--no-initial-run", help="Start watching at once, without running everything first.")
+    ] = False,
+    pipelines_only: Annotated[
+        bool, typer.Option("--pipelines-only", help="Only reload raw tables when pipelines change; never run dbt.")
+    ] = False,
+    dbt_only: Annotated[
+        bool, typer.Option("--dbt-only", help="Only rebuild dbt models; never reload the raw tables.")
+    ] = False,
+    debounce: Annotated[
+        int,
+        typer.Option(
+            "--debounce",
+            metavar="MS",
+            help="Wait this long after the last change before rebuilding, so a burst of saves is one rebuild.",
+        ),
+    ] = 250,
+    config_file: ConfigFileOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Watch the project and rebuild what each saved change affects.
+
+    Runs the pipeline once, then watches pipelines/, the dbt project, sbdk_config.json and .env: a
+    changed model rebuilds that model and everything downstream, a changed pipeline reloads its
+    table and rebuilds what reads it. Ctrl-C stops.
+
+    Examples: [bold]sbdk start[/], [bold]sbdk start --dbt-only --no-initial-run[/]
+    """
+    from sbdk.cli.options import state
+    from sbdk.cli.progress import RichReporter
+    from sbdk.cli.render import console
+    from sbdk.errors import UsageError
+    from sbdk.reporting import Reporter
+    from sbdk.watch import Scope, Watcher
+
+    settings = load(ctx, config_file, verbose)
+    st = state(ctx)
+    verbose, quiet = st.verbose, st.quiet
+    if pipelines_only and dbt_only:
+        raise UsageError("--pipelines-only and --dbt-only exclude each other.", hint="Pass one of them, or neither.")
+    if not 0 <= debounce <= MAX_DEBOUNCE_MS:
+        raise UsageError(
+            f"--debounce {debounce} is outside 0..{MAX_DEBOUNCE_MS} milliseconds.",
+            hint="Give a few hundred milliseconds, e.g. --debounce 300.",
+        )
+    if not quiet:
+        console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}[/]")
+    reporter = RichReporter(console, verbose=verbose) if not quiet else None
+    watcher = Watcher(
+        settings,
+        scope=Scope(pipelines=not dbt_only, dbt=not pipelines_only),
+        debounce=debounce / 1000,
+        reporter=reporter or Reporter(),
+        listener=_Listener(console, reporter, verbose=verbose),
+        verbose=verbose,
+        log_format=st.log_format,
+    )
+    # Ctrl-C is how a watcher is stopped, not an error: exit 0. SIGTERM (a supervisor, `kill`)
+    # takes the same path; either way the run in progress unwinds and releases its locks.
+    signals = (signal.SIGINT, signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    if in_main:
+        for sig in signals:
+            signal.signal(sig, _stop)
+    try:
+        watcher.serve(initial_run=not no_initial_run)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if reporter is not None:
+            reporter.close()
+        if in_main:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if not quiet:
+        console.print("[bold]Stopped watching.[/]")
+
+
+class _Stopped(KeyboardInterrupt):
+    """Raised by Ctrl-C or SIGTERM while watching; everything that handles Ctrl-C handles it.
+
+    A subclass on purpose: when a plain KeyboardInterrupt interrupts code run by exec() on a
+    string (dataclasses and dlt create functions that way, often during a run), CPython 3.11
+    marks it "unhandled" (run_eval_code_obj in pythonrun.c) and the process then exits through
+    SIGINT even after the exception was caught. It only does so for exactly KeyboardInterrupt.
+    """
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped
+
+
+class _Listener:
+    """Renders the watcher's events: what changed and what is rebuilt, then a one-line result.
+
+    Without a reporter (--quiet) only problems are printed: failed rebuilds and invalid settings.
+    """
+
+    def __init__(self, console: "Console", reporter: "RichReporter | None", *, verbose: bool) -> None:
+        self.console = console
+        self.reporter = reporter
+        self.quiet = reporter is None
+        self.verbose = verbose
+        self.announced = False
+
+    def _say(self, text: str, *, leading_blank: bool = False) -> None:
+        if not self.quiet:
+            stamp = f"[dim]{time.strftime('%H:%M:%S')}[/]"
+            self.console.print(("\n" if leading_blank else "") + f"{stamp} {text}")
+
+    def _done(self) -> None:
+        if self.reporter is not None:
+            self.reporter.close()
+
+    def watching(self, watched: tuple[str, ...]) -> None:
+        if not self.announced and not self.quiet:
+            self.console.print(f"\nWatching {', '.join(watched)} [dim](Ctrl-C to stop)[/]")
+        self.announced = True
+
+    def settings_reloaded(self, settings: Any) -> None:
+        from sbdk.cli.render import warn
+
+        self._say(f"Settings reloaded from {settings.paths.config_file.name}.")
+        for message in settings.warnings:
+            warn(message)
+
+    def settings_invalid(self, error: Any) -> None:
+        from sbdk.cli.render import err_console
+        from sbdk.cli.render import error as show_error
+
+        show_error(error, verbose=self.verbose)
+        err_console.print("[yellow]Keeping the previous settings until the config is fixed.[/]")
+
+    def rebuild_skipped(self, rebuild: "Rebuild") -> None:
+        from rich.markup import escape
+
+        self._say(f"[dim]{escape(rebuild.summary)}[/]")
+
+    def rebuild_started(self, rebuild: "Rebuild") -> None:
+        from rich.markup import escape
+
+        self._say(f"[bold]{escape(rebuild.summary)}[/]", leading_blank=True)
+
+    def rebuild_finished(self, rebuild: "Rebuild", report: "RunReport") -> None:
+        from rich.markup import escape
+
+        from sbdk.cli.progress import render_summary
+
+        self._done()
+        if self.quiet:
+            if not report.success:
+                self._failures(report, prefix=f"{escape(rebuild.summary)}: ")
+            return
+        if rebuild.initial:
+            render_summary(self.console, report)
+            return
+        self._failures(report)
+        self._say(_result_line(report))
+
+    def rebuild_failed(self, rebuild: "Rebuild", error: Exception) -> None:
+        from sbdk.cli.render import error as show_error
+        from sbdk.errors import SbdkError
+
+        self._done()
+        # An SbdkError is the user's to fix (a broken pipeline, a locked file); anything else is a
+        # bug in sbdk, whose traceback helps the report.
+        show_error(error, verbose=self.verbose or not isinstance(error, SbdkError))
+        self._say("[red]Rebuild failed[/]; still watching.")
+
+    def _failures(self, report: "RunReport", prefix: str = "") -> None:
+        from rich.markup import escape
+
+        from sbdk.cli.render import err_console
+
+        console = err_console if self.quiet else self.console
+        if report.dbt is None:
+            return
+        for node in report.dbt.failures:
+            console.print(f"{prefix}[bold red]{node.resource_type} {escape(node.name)} {node.status}[/]")
+            if node.message:
+                console.print(escape(node.message.strip()), soft_wrap=True)
+            if node.compiled_path:
+                console.print(f"[dim]compiled SQL: {node.compiled_path}[/]")
+        if report.dbt.error:
+            console.print(f"{prefix}[bold red]dbt error:[/] {escape(report.dbt.error)}", soft_wrap=True)
+
+
+def _result_line(report: "RunReport") -> str:
+    parts = []
+    if report.load is not None:
+        parts.append(", ".join(f"{t.table} {t.rows:,} rows" for t in report.load.tables))
+    dbt = report.dbt
+    if dbt is not None:
+        models = f"{dbt.count('model', 'success')} models built"
+        if dbt.count("model", "error"):
+            models += f", [red]{dbt.count('model', 'error')} failed[/]"
+        if dbt.count("model", "skipped"):
+            models += f", [yellow]{dbt.count('model', 'skipped')} skipped[/]"
+        failed_tests = dbt.count("test", "fail", "error")
+        tests = f"{dbt.count('test', 'pass')} tests passed, " + (
+            f"[red]{failed_tests} failed[/]" if failed_tests else "0 failed"
+        )
+        if dbt.count("test", "warn"):
+            tests += f", [yellow]{dbt.count('test', 'warn')} warned[/]"
+        parts.append(f"{models}; {tests}")
+    status = "[bold green]OK[/]" if report.success else "[bold red]FAILED[/]"
+    return f"{status} {'; '.join(parts)} [dim]in {report.seconds:.2f}s[/]"

@@ -34,6 +34,9 @@ def _configure_dlt(settings: Settings) -> None:
     # dlt reads its configuration from the environment. Keep everything inside the project and
     # never phone home (there may be no network at all).
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    # dlt otherwise turns the first Ctrl-C during normalize/load into a flag it may clear: sbdk
+    # handles SIGINT itself (exit 130, previous tables kept).
+    os.environ["RUNTIME__INTERCEPT_SIGNALS"] = "false"
     os.environ.setdefault("DLT_DATA_DIR", str(settings.paths.dlt_dir))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
 

@@ -1,0 +1,477 @@
+"""`sbdk start`: a real watcher (watchdog, real files, real dbt and dlt) on a small project.
+
+The thread tests share one watcher on one project copy, in file order, as a user's session would:
+each test makes its change, waits for the rebuild it causes and leaves the project buildable.
+Assertions are on what was rebuilt (dbt's node list, the tables loaded), never on timing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from helpers import checksum, counts, db_path, query
+from sbdk.config import load_settings
+from sbdk.watch import (
+    CONFIG,
+    Change,
+    Manifest,
+    Recorder,
+    Scope,
+    Watcher,
+    classify,
+    plan_rebuild,
+)
+
+pytestmark = pytest.mark.slow
+STG_ORDERS_DOWNSTREAM = {"stg_orders", "int_order_facts", "int_user_orders", "user_metrics", "daily_kpis"}
+RAW_EVENTS_DOWNSTREAM = {"stg_events", "int_user_activity", "int_sessions", "user_metrics", "daily_kpis", "funnel"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """One project after a full, successful `sbdk dev`; never changed (tests change copies)."""
+    from tests_support import build_project
+
+    return build_project(tmp_path_factory.mktemp("start"))
+
+
+def copy_project(built: Path, target: Path) -> Path:
+    shutil.copytree(built, target, ignore=shutil.ignore_patterns("target", "logs", "dlt"))
+    return target
+
+
+def dbt_file(root: Path, relative: str) -> Path:
+    return root / "dbt" / relative
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def append(path: Path, line: str) -> None:
+    with path.open("a") as f:
+        f.write(f"\n{line}\n")
+
+
+def models(report) -> set[str]:
+    return {n.name for n in report.dbt.nodes if n.resource_type == "model"}
+
+
+# Deciding what a change is and what it rebuilds: no watcher, no dbt run.
+
+
+def test_build_output_state_and_editor_files_are_never_changes(built):
+    layout = Watcher(load_settings(built / "sbdk_config.json")).layout
+    ignored = [
+        "dbt/target/compiled/demo/models/staging/stg_orders.sql",
+        "dbt/target/manifest.json",
+        "dbt/logs/dbt.log",
+        "dbt/dbt_packages/pkg/models/x.sql",
+        "data/dev.duckdb",
+        "data/dev.duckdb.wal",
+        ".sbdk/run.lock",
+        ".sbdk/dlt/pipelines/sbdk/state.json",
+        "pipelines/__pycache__/events.cpython-311.pyc",
+        "dbt/models/staging/.stg_orders.sql.swp",
+        "dbt/models/staging/stg_orders.sql~",
+        "dbt/models/staging/4913",
+        "dbt/models/staging/#stg_orders.sql#",
+        "dbt/models/staging/.#stg_orders.sql",
+        "dbt/models/staging/stg_orders.sql___jb_tmp___",
+        ".git/index",
+        "README.md",
+        "logs/run.log",
+        "profiles/profiles.yml",
+        "dbt/analyses/a.sql",
+    ]
+    assert [p for p in ignored if classify(built / p, layout) is not None] == []
+    kinds = {
+        "dbt/models/staging/stg_orders.sql": "model",
+        "dbt/models/staging/_staging.yml": "yaml",
+        "dbt/models/docs.md": "docs",
+        "dbt/macros/revenue.sql": "macro",
+        "dbt/macros/_macros.yml": "macro",
+        "dbt/tests/assert_funnel_steps_are_nested.sql": "test",
+        "dbt/tests/generic/not_before.sql": "generic test",
+        "dbt/seeds/countries.csv": "seed",
+        "dbt/snapshots/users_snapshot.sql": "snapshot",
+        "dbt/dbt_project.yml": "project",
+        "dbt/packages.yml": "packages",
+        "pipelines/events.py": "pipeline",
+        "pipelines/_shared.py": "pipeline helper",
+        "sbdk_config.json": "config",
+        ".env": "config",
+    }
+    assert {p: getattr(classify(built / p, layout), "kind", None) for p in kinds} == kinds
+
+
+def test_scope_drops_what_the_watcher_does_not_rebuild(built):
+    layout = Watcher(load_settings(built / "sbdk_config.json")).layout
+    model, pipeline = built / "dbt/models/staging/stg_orders.sql", built / "pipelines/events.py"
+
+    assert classify(model, layout, Scope(dbt=False)) is None
+    assert classify(pipeline, layout, Scope(pipelines=False)) is None
+    config = plan_rebuild([Change(built / "sbdk_config.json", CONFIG)], layout, Scope(pipelines=False))
+    assert (config.plan.pipelines, config.plan.dbt, config.plan.select) == (False, True, ())
+
+
+def test_each_kind_of_change_gets_the_smallest_plan(built):
+    watcher = Watcher(load_settings(built / "sbdk_config.json"))
+    root = built
+
+    def plan(relative: str):
+        return watcher.plan([root / relative]).plan
+
+    stg = plan("dbt/models/staging/stg_orders.sql")
+    assert (stg.pipelines, stg.dbt, stg.select) == (False, True, ("stg_orders+",))
+    events = plan("pipelines/events.py")
+    assert (events.tables, events.select) == (frozenset({"raw_events"}), ("source:raw.raw_events+",))
+    assert set(plan("dbt/models/staging/_staging.yml").select) == {"stg_users+", "stg_events+", "stg_orders+"}
+    assert plan("dbt/macros/revenue.sql").select == () and not plan("dbt/macros/revenue.sql").pipelines
+    assert plan("dbt/dbt_project.yml").select == ()
+    assert plan("dbt/tests/generic/not_before.sql").select == ("test_name:not_before",)
+    everything = plan("sbdk_config.json")
+    assert (everything.pipelines, everything.tables, everything.dbt, everything.select) == (True, None, True, ())
+    docs = watcher.plan([root / "dbt/models/docs.md"])
+    assert docs.plan is None and "documentation only" in docs.summary
+
+    rebuild = watcher.plan([root / "dbt/models/staging/stg_orders.sql"])
+    assert re.fullmatch(r"stg_orders changed → building \d+ nodes \(stg_orders\+\)", rebuild.summary)
+    assert rebuild.nodes == Manifest.read(built / "dbt/target/manifest.json").count(("stg_orders+",))
+
+
+def test_a_deleted_model_rebuilds_what_depended_on_it(built):
+    watcher = Watcher(load_settings(built / "sbdk_config.json"))
+    manifest = watcher.manifest()
+    gone = Change(built / "dbt/models/intermediate/int_sessions.sql", "model", "model", deleted=True)
+    leaf = Change(built / "dbt/models/marts/funnel.sql", "model", "model", deleted=True)
+
+    assert plan_rebuild([gone], watcher.layout, manifest=manifest).plan.select == ("funnel+",)
+    nothing = plan_rebuild([leaf], watcher.layout, manifest=manifest)
+    assert nothing.plan is None and "nothing depends on it" in nothing.summary
+    assert plan_rebuild([gone], watcher.layout, manifest=None).plan.select == ()
+
+
+# A real watcher in a thread on one project copy, shared by the tests below (in file order).
+
+
+@dataclass
+class Live:
+    root: Path
+    watcher: Watcher
+    recorder: Recorder
+
+    def rebuild(self, *actions: Callable[[], None]):
+        """Do `actions`, then wait for the one rebuild they cause: (kind, rebuild, report or error)."""
+        start = len(self.recorder.events)
+        for action in actions:
+            action()
+        index, kind, payload = self.recorder.wait_for(
+            "rebuild_finished", "rebuild_failed", "rebuild_skipped", after=start
+        )
+        if kind == "rebuild_failed":
+            raise AssertionError(f"rebuild failed: {payload[1]!r}")
+        assert self.recorder.kinds()[start:index].count("rebuild_started") <= 1
+        return payload
+
+    def started_since(self, start: int) -> list:
+        return [payload[0] for kind, payload in self.recorder.events[start:] if kind == "rebuild_started"]
+
+
+@pytest.fixture(scope="module")
+def live(built: Path, tmp_path_factory):
+    root = copy_project(built, tmp_path_factory.mktemp("live") / "demo")
+    recorder = Recorder()
+    watcher = Watcher(load_settings(root / "sbdk_config.json"), debounce=0.3, listener=recorder)
+    thread = threading.Thread(target=watcher.serve, kwargs={"initial_run": False}, daemon=True)
+    thread.start()
+    recorder.wait_for("watching")
+    yield Live(root, watcher, recorder)
+    watcher.stop()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+
+
+def test_editing_a_staging_model_rebuilds_only_it_and_its_descendants(live):
+    model = dbt_file(live.root, "models/staging/stg_orders.sql")
+
+    rebuild, report = live.rebuild(
+        lambda: edit(model, "select * from cleaned", "select *, 1 as watch_marker from cleaned")
+    )
+
+    assert rebuild.plan.select == ("stg_orders+",) and not rebuild.plan.pipelines
+    assert report.success, report.dbt.failures
+    assert models(report) == STG_ORDERS_DOWNSTREAM
+    assert all(n.status in ("success", "pass") for n in report.dbt.nodes)
+    assert query(live.root, "select max(watch_marker) from main.stg_orders") == [(1,)]
+
+    # A second edit is built from the new SQL, not from a manifest kept from the first one.
+    rebuild, report = live.rebuild(lambda: edit(model, "1 as watch_marker", "2 as watch_marker"))
+    assert report.success and models(report) == STG_ORDERS_DOWNSTREAM
+    assert query(live.root, "select max(watch_marker) from main.stg_orders") == [(2,)]
+
+
+def test_editing_a_pipeline_reloads_only_its_table_and_what_reads_it(live):
+    others = {"raw_users": "user_id", "raw_orders": "order_id"}
+    before = {table: checksum(live.root, f"raw.{table}", key) for table, key in others.items()}
+
+    rebuild, report = live.rebuild(lambda: edit(live.root / "pipelines/events.py", "ctx.volume.events,", "300,"))
+
+    assert rebuild.plan.tables == frozenset({"raw_events"})
+    assert report.success, report.dbt.failures
+    assert [t.table for t in report.load.tables] == ["raw_events"]
+    assert counts(live.root)["raw_events"] == 300
+    assert {table: checksum(live.root, f"raw.{table}", key) for table, key in others.items()} == before
+    assert models(report) == RAW_EVENTS_DOWNSTREAM
+
+
+def test_a_burst_of_saves_is_one_rebuild(live):
+    files = [
+        dbt_file(live.root, "models/staging/stg_users.sql"),
+        dbt_file(live.root, "models/intermediate/int_sessions.sql"),
+        dbt_file(live.root, "models/intermediate/_intermediate.yml"),
+    ]
+    start = len(live.recorder.events)
+
+    def burst() -> None:
+        for i in range(10):
+            path = files[i % len(files)]
+            append(path, f"# burst {i}" if path.suffix == ".yml" else f"-- burst {i}")
+
+    rebuild, report = live.rebuild(burst)
+    sentinel = dbt_file(live.root, "models/marts/funnel.sql")
+    next_rebuild, _ = live.rebuild(lambda: append(sentinel, "-- sentinel"))
+
+    assert {c.path for c in rebuild.changes} == set(files)
+    assert report.success, report.dbt.failures
+    assert {c.path for c in next_rebuild.changes} == {sentinel}
+    assert live.started_since(start) == [rebuild, next_rebuild]
+
+
+def test_build_output_and_editor_files_trigger_nothing(live):
+    root, start = live.root, len(live.recorder.events)
+
+    def noise() -> None:
+        for relative in (
+            "dbt/target/noise.sql",
+            "dbt/target/compiled/noise.sql",
+            "dbt/logs/noise.log",
+            ".sbdk/noise.json",
+            "data/noise.duckdb",
+            "pipelines/__pycache__/noise.cpython-311.pyc",
+            "dbt/models/staging/.stg_orders.sql.swp",
+            "dbt/models/staging/stg_orders.sql~",
+            "dbt/models/staging/4913",
+        ):
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text("noise")
+
+    sentinel = dbt_file(root, "models/marts/funnel.sql")
+    rebuild, report = live.rebuild(noise, lambda: append(sentinel, "-- after the noise"))
+
+    assert {c.path for c in rebuild.changes} == {sentinel}
+    assert models(report) == {"funnel"}
+    assert live.started_since(start) == [rebuild]
+
+
+def test_a_sql_error_is_reported_and_the_next_good_save_rebuilds(live):
+    model = dbt_file(live.root, "models/staging/stg_orders.sql")
+    good = model.read_text()
+
+    _, broken = live.rebuild(lambda: model.write_text(good.replace("from cleaned", "from cleaned where")))
+
+    assert not broken.success
+    assert [(n.name, n.status) for n in broken.dbt.failures] == [("stg_orders", "error")]
+    assert {n.name for n in broken.dbt.nodes if n.status == "skipped"} >= {"int_order_facts", "user_metrics"}
+
+    _, fixed = live.rebuild(lambda: model.write_text(good))
+    assert fixed.success, fixed.dbt.failures
+    assert models(fixed) == STG_ORDERS_DOWNSTREAM
+
+
+def test_a_deleted_model_is_reported_and_the_watcher_goes_on(live):
+    model = dbt_file(live.root, "models/intermediate/int_sessions.sql")
+    text = model.read_text()
+
+    rebuild, report = live.rebuild(model.unlink)
+
+    assert rebuild.plan.select == ("funnel+",)
+    assert not report.success
+    assert "int_sessions" in (report.dbt.error or "") + " ".join(n.message or "" for n in report.dbt.failures)
+
+    _, restored = live.rebuild(lambda: model.write_text(text))
+    assert restored.success, restored.dbt.failures
+    assert models(restored) == {"int_sessions", "funnel"}
+
+
+def test_an_invalid_config_is_reported_and_the_last_good_one_kept(live):
+    config = live.root / "sbdk_config.json"
+    start = len(live.recorder.events)
+    config.write_text(config.read_text().replace('"seed": 42', '"seed": "forty-two"'))
+
+    _, _, (error,) = live.recorder.wait_for("settings_invalid", after=start)
+    assert "seed" in str(error)
+    sentinel = dbt_file(live.root, "models/marts/funnel.sql")
+    rebuild, report = live.rebuild(lambda: append(sentinel, "-- with the last good settings"))
+    assert report.success and models(report) == {"funnel"}
+    assert live.watcher.settings.seed == 42
+
+
+# The command itself, in a real process.
+
+
+def test_pipelines_only_and_dbt_only_exclude_each_other(built, cli):
+    result = cli("start", "--pipelines-only", "--dbt-only", cwd=built)
+    assert result.exit_code == 2
+    assert "exclude each other" in result.stderr
+
+    result = cli("start", "--debounce", "-5", cwd=built)
+    assert result.exit_code == 2
+    assert "--debounce -5" in result.stderr
+
+
+class Process:
+    """`sbdk start` in a subprocess, with its output collected line by line."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("DLT_DATA_DIR", "DBT_DUCKDB_PATH")}
+        env["COLUMNS"] = "200"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sbdk", "start", *args],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.cond = threading.Condition()
+        # Both pipes are drained all the time: a full pipe would block the process.
+        self.readers = [
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+            for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    def _read(self, stream, lines: list[str]) -> None:
+        for line in stream:
+            with self.cond:
+                lines.append(line)
+                self.cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.out:
+                    if re.search(pattern, line):
+                        return line
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.out)}\n{''.join(self.err)}")
+                self.cond.wait(0.5)
+
+    def children(self) -> set[int]:
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.proc.pid:
+                found.add(int(stat.parent.name))
+        return found
+
+    def stop(self, sig: int) -> tuple[int, str, str]:
+        children = self.children()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in children), "a child process outlived sbdk start"
+        for reader in self.readers:
+            reader.join(timeout=30)
+        with self.cond:
+            return code, "".join(self.out), "".join(self.err)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def start_process():
+    started: list[Process] = []
+
+    def make(root: Path, *args: str) -> Process:
+        started.append(Process(root, *args))
+        return started[-1]
+
+    yield make
+    for process in started:
+        process.kill()
+
+
+def assert_released(root: Path) -> None:
+    """The run lock and the DuckDB file are free: another program can take both."""
+    fd = os.open(root / ".sbdk" / "run.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+    import duckdb
+
+    duckdb.connect(str(db_path(root))).close()  # read-write
+
+
+def test_sigint_while_idle_stops_with_code_0_and_releases_everything(built, tmp_path, start_process):
+    root = copy_project(built, tmp_path / "demo")
+    process = start_process(root, "--no-initial-run", "--debounce", "100")
+    process.wait_for("Watching pipelines/, dbt/")
+
+    append(dbt_file(root, "models/marts/funnel.sql"), "-- saved")
+    # No manifest.json in the copy yet, so the plan names the selection instead of a node count.
+    process.wait_for(r"funnel changed → building funnel\+")
+    process.wait_for(r"OK 1 models built; \d+ tests passed, 0 failed")
+    # Idle between rebuilds: the database is free for other programs.
+    assert_released(root)
+
+    code, stdout, stderr = process.stop(signal.SIGINT)
+
+    assert code == 0, stderr
+    assert "Stopped watching." in stdout
+    assert stderr == ""
+    assert_released(root)
+
+
+def test_sigterm_during_a_rebuild_stops_with_code_0_and_releases_everything(built, tmp_path, start_process):
+    root = copy_project(built, tmp_path / "demo")
+    process = start_process(root, "--debounce", "100")
+    # The initial run: pipelines, then a full dbt build, stopped while it runs.
+    process.wait_for("Initial run → reloading every table, building everything")
+
+    code, stdout, stderr = process.stop(signal.SIGTERM)
+
+    assert code == 0, stdout + stderr
+    assert "Stopped watching." in stdout
+    assert "Traceback" not in stderr
+    assert_released(root)
+    assert counts(root) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
