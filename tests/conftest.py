@@ -44,6 +44,23 @@ def project(make_project: Callable[..., Path]) -> Path:
     return make_project()
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project per test module after a full, successful `sbdk dev` (copy it to change it)."""
+    from tests_support import build_project
+
+    return build_project(tmp_path_factory.mktemp("built"))
+
+
+@pytest.fixture
+def project_copy(built: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "demo"
+    shutil.copytree(built, target, ignore=shutil.ignore_patterns("target", "logs", "dlt"))
+    return target
+
+
 def edit_config(root: Path, **changes) -> None:
     path = root / "sbdk_config.json"
     data = json.loads(path.read_text())

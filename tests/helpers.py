@@ -33,3 +33,10 @@ def raw_checksums(root: Path) -> dict[str, str]:
 
 def counts(root: Path) -> dict[str, int]:
     return {table: query(root, f"select count(*) from raw.{table}")[0][0] for table in KEYS}
+
+
+MARTS = {"user_metrics": "user_id", "daily_kpis": "activity_date", "funnel": "session_date"}
+
+
+def mart_checksums(root: Path) -> dict[str, str]:
+    return {mart: checksum(root, f"main.{mart}", key) for mart, key in MARTS.items()}

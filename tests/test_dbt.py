@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from helpers import checksum, db_path, query, raw_checksums
+from helpers import MARTS, db_path, mart_checksums, query, raw_checksums
 from sbdk.config import load_settings
 from sbdk.runner import RunPlan, run
 
 pytestmark = pytest.mark.slow
-MARTS = {"user_metrics": "user_id", "daily_kpis": "activity_date", "funnel": "session_date"}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """One project after a full, successful `sbdk dev` (copied by tests that change it)."""
-    from tests_support import build_project
-
-    return build_project(tmp_path_factory.mktemp("built"))
-
-
-@pytest.fixture
-def project_copy(built: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(built, target, ignore=shutil.ignore_patterns("target", "logs", "dlt"))
-    return target
-
-
-def mart_checksums(root: Path) -> dict[str, str]:
-    return {mart: checksum(root, f"main.{mart}", key) for mart, key in MARTS.items()}
 
 
 def test_full_dev_builds_and_tests_everything(built):

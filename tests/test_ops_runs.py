@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -46,19 +45,9 @@ def data_checksums(root: Path) -> dict[str, str]:
     return {**raw_checksums(root), **marts}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """One project after a full, successful run (tests that change it work on a copy)."""
-    from tests_support import build_project
-
-    return build_project(tmp_path_factory.mktemp("ops"))
-
-
 @pytest.fixture
-def copy(built: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(built, target, ignore=shutil.ignore_patterns("target", "logs", "dlt"))
-    return target
+def copy(project_copy: Path) -> Path:
+    return project_copy
 
 
 @contextmanager

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import checksum, counts, db_path, query, raw_checksums
-from tests_support import build_project
+from helpers import counts, mart_checksums, query, raw_checksums
 
-MARTS = {"user_metrics": "user_id", "daily_kpis": "activity_date", "funnel": "session_date"}
 
 
 def sbdk(root: Path, *args: str, pause_at: str | None = None, marker: Path | None = None, seconds: float = 60):
@@ -45,24 +43,6 @@ def wait_for(marker: Path, process: subprocess.Popen, timeout: float = 90) -> No
 def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
-
-
-def mart_checksums(root: Path) -> dict[str, str]:
-    return {mart: checksum(root, f"main.{mart}", key) for mart, key in MARTS.items()}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    return build_project(tmp_path_factory.mktemp("reliability"))
-
-
-@pytest.fixture
-def project_copy(built: Path, tmp_path: Path) -> Path:
-    import shutil
-
-    target = tmp_path / "demo"
-    shutil.copytree(built, target, ignore=shutil.ignore_patterns("target", "logs", "dlt"))
-    return target
 
 
 def test_second_run_fails_at_once_naming_the_first(project_copy, tmp_path):
