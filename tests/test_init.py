@@ -314,3 +314,14 @@ def test_report_lists_the_files_written(tmp_path: Path) -> None:
     written = {path.relative_to(report.root).as_posix() for path in report.files}
     assert set(LAYOUT) <= written
     assert json.loads((report.root / "sbdk_config.json").read_text())["as_of"] == "2026-03-01"
+
+
+def test_init_with_tracking_enabled_and_no_server_still_succeeds(tmp_path: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_TRACKING__ENABLED", "true")
+    monkeypatch.setenv("SBDK_TRACKING__ENDPOINT", "http://127.0.0.1:9")
+
+    result = cli("init", "tracked", "--no-input", cwd=tmp_path)
+
+    assert result.exit_code == 0, result.output
+    assert "did not answer; not registered" in result.output
+    assert json.loads((tmp_path / "tracked" / "sbdk_config.json").read_text())["tracking"]["uuid"] is None

@@ -135,3 +135,11 @@ def test_database_folder_that_is_a_file_gets_a_clear_message(make_project, cli):
 
 def test_env_file_is_private(project):
     assert (project / ".env").stat().st_mode & 0o777 == 0o600
+
+
+def test_ctrl_c_inside_a_generator_is_an_interrupt_not_a_load_error(project):
+    (project / "pipelines" / "zz_interrupted.py").write_text("def generate(ctx):\n    raise KeyboardInterrupt\n")
+    code, out, err = finish(sbdk(project, "dev", "--pipelines-only"))
+    assert code == 130
+    assert "Interrupted." in err
+    assert "dlt could not load" not in err + out

@@ -42,10 +42,10 @@ def dev(
     [bold]sbdk dev --dbt-only --select stg_orders+[/]
     """
     from sbdk.cli.options import state
-    from sbdk.cli.progress import RichReporter, render_summary
+    from sbdk.cli.progress import render_summary
     from sbdk.cli.render import console
     from sbdk.errors import ExitCode, UsageError
-    from sbdk.runner import RunPlan, run
+    from sbdk.runner import RunPlan
 
     settings = load(ctx, config_file, verbose)
     if target is not None:
@@ -76,16 +76,66 @@ def dev(
         verbose=verbose,
         trigger="sbdk dev",
     )
-    where = "" if settings.target == "dev" else f" -> target {settings.target} ({settings.active_target.describe()})"
-    console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}{where}[/]")
-    reporter = RichReporter(console, verbose=verbose)
-    try:
-        report = run(settings, plan, reporter, wait=wait)
-    finally:
-        reporter.close()
-    render_summary(console, report)
+    quiet = state(ctx).quiet
+    if not quiet:
+        where = "" if settings.target == "dev" else f" -> target {settings.target} ({settings.active_target.describe()})"
+        console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}{where}[/]")
+    if settings.tracking.enabled:
+        from sbdk.tracking import send_usage_event
+
+        # A daemon thread with a short timeout: a slow or missing endpoint never delays the run.
+        send_usage_event(
+            settings, "dev", {"pipelines_only": pipelines_only, "dbt_only": dbt_only, "incremental": incremental}
+        )
+    report = _run_logged(ctx, settings, plan, wait=wait)
+    if not quiet:
+        render_summary(console, report)
+    elif not report.success:
+        _print_failures(report)
     if not report.success:
         raise typer.Exit(int(ExitCode.FAILURE))
+
+
+def _run_logged(ctx, settings, plan, *, wait: bool):
+    """Run with live Rich progress (unless --quiet) and a log file of the run in logs/."""
+    import uuid
+
+    from sbdk.cli.options import state
+    from sbdk.cli.progress import RichReporter
+    from sbdk.cli.render import console
+    from sbdk.reporting import Reporter
+    from sbdk.runlog import RunLogReporter, log_path
+    from sbdk.runner import run
+
+    st = state(ctx)
+    run_id = uuid.uuid4().hex[:12]
+    rich = None if st.quiet else RichReporter(console, verbose=st.verbose)
+    reporter = RunLogReporter(
+        rich or Reporter(),
+        log_path(settings, run_id),
+        st.log_format,
+        run_id,
+        context={"trigger": plan.trigger, "options": plan.options()},
+    )
+    try:
+        # An exception leaving the block is logged as the run's end (failed) before it propagates.
+        with reporter:
+            report = run(settings, plan, reporter, wait=wait, run_id=run_id)
+            reporter.finish(report)
+    finally:
+        if rich is not None:
+            rich.close()
+    return report
+
+
+def _print_failures(report) -> None:
+    from sbdk.cli.render import err_console
+
+    for node in report.dbt.failures if report.dbt else ():
+        first = (node.message or "").strip().splitlines()[0] if node.message else ""
+        err_console.print(f"error: {node.resource_type} {node.name} {node.status}: {first}", soft_wrap=True)
+    if report.dbt and report.dbt.error:
+        err_console.print(f"error: {report.dbt.error}", soft_wrap=True)
 
 
 def _volume(configured, users, events, orders, scale):

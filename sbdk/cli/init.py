@@ -56,7 +56,30 @@ def init(
         )
     )
     console.print(f"[green]Created project[/] [bold]{report.project}[/] in {report.root}")
+    _register(report)
     console.print("\nNext steps:")
     console.print(f"  cd {name}")
     console.print("  sbdk dev            # generate data, load it with dlt, build and test with dbt")
     console.print("  sbdk start          # rebuild on every save")
+
+
+def _register(report) -> None:
+    """With tracking enabled (e.g. SBDK_TRACKING__ENABLED=true), register the project and keep its UUID."""
+    import json
+
+    from sbdk.cli.render import console
+    from sbdk.config import load_settings
+    from sbdk.tracking import register_project
+
+    config_file = report.root / "sbdk_config.json"
+    settings = load_settings(config_file)
+    if not settings.tracking.enabled:
+        return
+    uuid = register_project(settings, report.project)
+    if uuid is None:
+        console.print(f"[yellow]Tracking is enabled but {settings.tracking.endpoint} did not answer; not registered.[/]")
+        return
+    data = json.loads(config_file.read_text(encoding="utf-8"))
+    data.setdefault("tracking", {})["uuid"] = uuid
+    config_file.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    console.print(f"Registered with {settings.tracking.endpoint} as {uuid}")

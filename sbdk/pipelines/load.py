@@ -274,6 +274,12 @@ def load(
     except KeyboardInterrupt:
         raise
     except Exception as exc:
+        # dlt wraps a Ctrl-C inside a generator into its own step error: give it back as what it is.
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, KeyboardInterrupt):
+                raise KeyboardInterrupt from exc
+            cause = cause.__cause__ or cause.__context__
         error = _unwrap(exc, store)
         if error is not None:
             raise error from exc

@@ -9,12 +9,12 @@ import json
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, Optional
+from uuid import UUID
 
 from sbdk import __version__
 from sbdk.config import Settings
-from sbdk.reporting import RunReport
 from sbdk.server import github
-from sbdk.server.runs import CANCELLED, LogReporter, RunQueue
+from sbdk.server.runs import ProcessRunner, RunQueue
 from sbdk.server.store import ServerStore
 
 log = logging.getLogger("sbdk.server")
@@ -26,6 +26,8 @@ ROUTES = (
     ("GET", "/health", "version, queue and last run"),
     ("GET", "/runs/{id}", "status and timings of a queued run"),
 )
+# First answers to GitHub delivery ids, in the project's state folder beside server.duckdb.
+DELIVERIES_FILE = "webhook_deliveries.jsonl"
 # Registration and usage bodies are small: refuse big ones before reading them.
 MAX_TRACKING_BODY = 64 * 1024
 MAX_PROPERTIES_JSON = 16 * 1024
@@ -42,7 +44,7 @@ class ServerState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = ServerStore(settings.paths.server_db)
-        self.deliveries = github.DeliveryAnswers()
+        self.deliveries = github.DeliveryAnswers(settings.paths.state_dir / DELIVERIES_FILE)
         self.queue: Optional[RunQueue] = None
 
     def start(self) -> None:
@@ -51,14 +53,13 @@ class ServerState:
         if self.queue is not None:
             return
         self.store.open()
-        closed = self.store.close_unfinished_runs("failed: the server stopped before this run finished")
+        closed = self.store.close_unfinished_runs("the server stopped before this run finished")
         if closed:
             log.warning("%d run(s) left unfinished by an earlier server are marked failed", closed)
-        for delivery, status, answer in self.store.recent_deliveries(self.deliveries.kept):
-            self.deliveries.put(delivery, status, answer)
+        self.deliveries.open()
         last = self.store.last_run()
         self.queue = RunQueue(
-            self.execute,
+            ProcessRunner(self.settings.paths.config_file),
             lock_file=self.settings.paths.lock_file,
             on_change=self.store.save_run,
             last_run=(
@@ -72,39 +73,37 @@ class ServerState:
         if self.queue is not None:
             self.queue.stop()
             self.queue = None
+        self.deliveries.close()
         self.store.close()
-
-    def execute(self, run_id: str) -> RunReport:
-        """One full build, as `sbdk dev` does it, on the project as it is on disk now."""
-        from sbdk.config import load_settings
-        from sbdk.runner import RunPlan, run
-
-        # Re-read the config for every run: a push may have changed it (secret, branch and CORS
-        # stay as the server started with them).
-        settings = load_settings(self.settings.paths.config_file)
-        for message in settings.warnings:
-            log.warning("run %s: %s", run_id, message)
-        return run(settings, RunPlan(trigger="sbdk webhooks"), LogReporter(run_id), wait=True, run_id=run_id)
 
 
 def create_app(settings: Settings):
     """The server's ASGI app. Its lifespan opens `.sbdk/server.duckdb` and starts the run worker."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field, field_validator
-    from uuid import UUID
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
     state = ServerState(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import asyncio
+
         from anyio import to_thread
 
         await to_thread.run_sync(state.start)
         try:
             yield
         finally:
-            await to_thread.run_sync(state.stop)
+            stopping = asyncio.ensure_future(to_thread.run_sync(state.stop))
+            # Wake up every 0.1 s while the current run finishes: Python runs a signal handler only
+            # when the main thread runs, and a second Ctrl-C that the OS hands to another thread
+            # would otherwise wait for the run to end (uvicorn sets no signal wakeup fd).
+            while not stopping.done():
+                await asyncio.wait({stopping}, timeout=0.1)
+            stopping.result()
 
     app = FastAPI(
         title="sbdk webhooks",
@@ -144,13 +143,26 @@ def create_app(settings: Settings):
                 raise ValueError(f"properties must be at most {MAX_PROPERTIES_JSON // 1024} KB of JSON")
             return value
 
-    @app.middleware("http")
-    async def refuse_big_tracking_bodies(request: Request, call_next):
-        if request.url.path in ("/register", "/track/usage"):
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_TRACKING_BODY):
-                return JSONResponse({"detail": f"Body over {MAX_TRACKING_BODY // 1024} KB."}, status_code=413)
-        return await call_next(request)
+    async def read_limited(request: Request, limit: int) -> Optional[bytes]:
+        """The body, or None as soon as it is longer than `limit` (the rest is never read)."""
+        length = request.headers.get("content-length")
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            return None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+
+    async def parse(request: Request, model: type) -> Any:
+        body = await read_limited(request, MAX_TRACKING_BODY)
+        if body is None:
+            raise HTTPException(413, f"Body over {MAX_TRACKING_BODY // 1024} KB.")
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
 
     def answer(status: int, body: dict[str, Any]) -> JSONResponse:
         return JSONResponse(body, status_code=status)
@@ -174,13 +186,11 @@ def create_app(settings: Settings):
         if digest is None:
             log.warning("%s refused: missing or malformed %s", label, github.SIGNATURE_HEADER)
             return answer(401, {"detail": f"Missing or malformed {github.SIGNATURE_HEADER} header (sha256=<hex>)."})
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > github.MAX_BODY_BYTES:
-                log.warning("%s refused: body over the 25 MB limit", label)
-                return answer(413, {"detail": "Body over 25 MB: GitHub never sends deliveries that large."})
-        if not github.verify(secret, bytes(body), digest):
+        body = await read_limited(request, github.MAX_BODY_BYTES)
+        if body is None:
+            log.warning("%s refused: body over the 25 MB limit", label)
+            return answer(413, {"detail": "Body over 25 MB: GitHub never sends deliveries that large."})
+        if not github.verify(secret, body, digest):
             log.warning("%s refused: the signature does not match", label)
             return answer(
                 401,
@@ -193,10 +203,10 @@ def create_app(settings: Settings):
             if previous is not None:
                 log.info("%s is a redelivery: answered as the first time, nothing queued", label)
                 return answer(*previous)
-        status, body_out = handle(event, bytes(body), request.headers.get("content-type"), delivery, label)
-        if delivery:
+        status, body_out = handle(event, body, request.headers.get("content-type"), delivery, label)
+        # A 503 (shutting down) is not an answer to keep: the redelivery should be handled for real.
+        if delivery and status != 503:
             state.deliveries.put(delivery, status, body_out)
-            state.store.save_delivery(delivery, event, status, body_out)
         return answer(status, body_out)
 
     def handle(
@@ -219,33 +229,35 @@ def create_app(settings: Settings):
         queued = state.queue.submit(delivery, decision.commit) if state.queue else None
         if queued is None:
             return 503, {"detail": "The server is shutting down; GitHub can redeliver this push later."}
-        run, joined = queued
-        busy = state.queue.busy
+        run_id, joined, busy = queued
         if joined:
-            detail = f"Joined run {run['id']}, which builds everything pushed so far" + (
+            detail = f"Joined run {run_id}, which builds everything pushed so far" + (
                 f" once run {busy} ends." if busy else "."
             )
         else:
-            detail = f"Run {run['id']} queued" + (f"; it starts when run {busy} ends." if busy else ".")
-        log.info("%s: push to %s -> run %s %s", label, decision.ref, run["id"], "(joined)" if joined else "queued")
-        return 202, {"status": "queued", "run_id": run["id"], "coalesced": joined, "detail": detail}
+            detail = f"Run {run_id} queued" + (f"; it starts when run {busy} ends." if busy else ".")
+        log.info("%s: push to %s -> run %s %s", label, decision.ref, run_id, "(joined)" if joined else "queued")
+        return 202, {"status": "queued", "run_id": run_id, "coalesced": joined, "detail": detail}
 
     @app.post("/register", status_code=201)
-    def register(body: Registration) -> dict[str, Any]:
-        new, at = state.store.register(body.project, body.sbdk_version)
+    async def register(request: Request) -> dict[str, Any]:
+        body = await parse(request, Registration)
+        new, at = await run_in_threadpool(state.store.register, body.project, body.sbdk_version)
         log.info("registered project %s as %s", github.printable(body.project, 60), new)
         return {"uuid": new, "registered_at": at.isoformat() + "Z"}
 
     @app.post("/track/usage", status_code=201)
-    def track_usage(body: UsageEvent) -> dict[str, Any]:
-        at = state.store.track(str(body.uuid), body.event, body.properties)
+    async def track_usage(request: Request) -> dict[str, Any]:
+        body = await parse(request, UsageEvent)
+        at = await run_in_threadpool(state.store.track, str(body.uuid), body.event, body.properties)
         if at is None:
             raise HTTPException(404, f"Unknown uuid {body.uuid}: register the project with POST /register first.")
         return {"status": "stored", "received_at": at.isoformat() + "Z"}
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        queue = state.queue.status() if state.queue else {"running": None, "queued": None, "queue_length": 0, "last_run": None}
+        idle = {"running": None, "queued": None, "queue_length": 0, "last_run": None}
+        queue = state.queue.status() if state.queue else idle
         return {
             "status": "ok",
             "version": __version__,
@@ -267,4 +279,3 @@ def create_app(settings: Settings):
     return app
 
 
-__all__ = ["CANCELLED", "ROUTES", "ServerState", "create_app"]

@@ -1,14 +1,18 @@
 """The server's run queue: one run at a time, at most one waiting, later pushes join the waiting one.
 
-A single worker thread calls the runner, so a webhook answer never waits for a run. Pushes that
+A single worker thread takes runs off the queue, so a webhook answer never waits for a run; each
+run is `sbdk.runner.run` in a child process (sbdk/server/worker.py explains why). Pushes that
 arrive while a run is going coalesce into one next run (its id is returned to each of them): the
 next run builds the project as it is then, which covers every one of those pushes.
 """
 
 from __future__ import annotations
 
-import ctypes
+import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,15 +23,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sbdk.errors import LockError, SbdkError
+from sbdk.errors import LockError
 from sbdk.lock import run_lock
-from sbdk.reporting import NodeResult, Reporter, RunReport
 
 log = logging.getLogger("sbdk.server")
 
 RUNS_KEPT = 1_000
 CANCELLED = "cancelled: the server stopped before this run started"
-INTERRUPTED = "interrupted: the server was stopped during this run"
 
 
 def _now() -> datetime:
@@ -72,8 +74,76 @@ class RunRecord:
         }
 
 
-# Runs a build with the given run id and returns its report; raises SbdkError when it cannot run.
-Execute = Callable[[str], RunReport]
+class ProcessRunner:
+    """Runs one build at a time as `python -m sbdk.server.worker CONFIG RUN_ID`."""
+
+    def __init__(self, config_file: Path) -> None:
+        self.config_file = config_file
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._interrupted: subprocess.Popen | None = None
+        self._interrupt_on_start = False
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """The child's result: {success, error, rows, stages}. Its progress is logged as it comes."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sbdk.server.worker", str(self.config_file), run_id],
+            stdin=subprocess.PIPE,  # held open: the child interrupts itself when it closes
+            stdout=subprocess.PIPE,
+            text=True,
+            # Its own session: a Ctrl-C in the server's terminal reaches the server only, which
+            # then decides whether the run finishes or is interrupted.
+            start_new_session=True,
+        )
+        with self._lock:
+            self._process = process
+            early, self._interrupt_on_start = self._interrupt_on_start, False
+        if early:  # asked to stop while the process was starting
+            self.interrupt()
+        result = None
+        try:
+            for line in process.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    message = None
+                if not isinstance(message, dict):
+                    log.info("run %s: %s", run_id, line.rstrip())
+                    continue
+                if "log" in message:
+                    log.log(*message["log"])
+                elif "result" in message:
+                    result = message["result"]
+            code = process.wait()
+        finally:
+            with self._lock:
+                self._process = None
+            process.stdin.close()
+            process.stdout.close()
+        if result is None:
+            return {
+                "success": False,
+                "error": f"the run's process ended without a result (exit code {code}); see the server's output",
+            }
+        return result
+
+    def interrupt(self) -> str | None:
+        """SIGINT to the running child, as Ctrl-C in `sbdk dev`; SIGKILL if asked again (the load
+        swap keeps the previous tables whole either way). Called only while a run is current: if its
+        process is still starting, it is interrupted as soon as it exists. What was done, or None."""
+        with self._lock:
+            process = self._process
+            if process is None:
+                self._interrupt_on_start = True
+                return "interrupted"
+            if process.poll() is not None:
+                return None
+            if self._interrupted is process:
+                process.kill()
+                return "killed"
+            self._interrupted = process
+            process.send_signal(signal.SIGINT)
+            return "interrupted"
 
 
 class RunQueue:
@@ -82,13 +152,13 @@ class RunQueue:
 
     def __init__(
         self,
-        execute: Execute,
+        runner: ProcessRunner,
         *,
         lock_file: Path | None = None,
         on_change: Callable[[dict[str, Any]], None] = lambda record: None,
         last_run: dict[str, Any] | None = None,
     ) -> None:
-        self._execute = execute
+        self._runner = runner
         self._lock_file = lock_file
         # Called with the record's dict on every change, under the queue's lock so that changes are
         # seen in order: it must be quick (the store only enqueues the write).
@@ -101,7 +171,6 @@ class RunQueue:
         self._closed = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._interrupting = False
 
     def start(self) -> None:
         with self._cond:
@@ -112,8 +181,9 @@ class RunQueue:
             self._thread = threading.Thread(target=self._work, name="sbdk-server-runs", daemon=True)
             self._thread.start()
 
-    def submit(self, delivery: str | None = None, commit: str | None = None) -> tuple[dict[str, Any], bool] | None:
-        """Queue a run, or join the one already waiting. Returns (run, joined) or None when stopping."""
+    def submit(self, delivery: str | None = None, commit: str | None = None) -> tuple[str, bool, str | None] | None:
+        """Queue a run, or join the one already waiting. Returns (run id, joined, id of the run going
+        now) or None when the queue is closed."""
         with self._cond:
             if self._closed:
                 return None
@@ -124,11 +194,14 @@ class RunQueue:
             record = self._pending
             if delivery:
                 record.deliveries.append(delivery)
-            if commit and commit not in record.commits:
+            if commit and (not record.commits or record.commits[-1] != commit):
                 record.commits.append(commit)
-            self._changed(record)
-            self._cond.notify_all()
-            return record.as_dict(), joined
+            if not joined:
+                # Recorded when queued and at every change of status; pushes that join it are
+                # recorded with it when it starts (a burst of pushes must not cost a write each).
+                self._changed(record)
+                self._cond.notify_all()
+            return record.id, joined, self._current.id if self._current else None
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         with self._cond:
@@ -143,17 +216,6 @@ class RunQueue:
                 "queue_length": int(self._pending is not None),
                 "last_run": dict(self._last) if self._last else None,
             }
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until nothing is running or waiting (for tests and benchmarks)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._current is not None or self._pending is not None:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
 
     @property
     def busy(self) -> str | None:
@@ -189,18 +251,16 @@ class RunQueue:
         return True
 
     def interrupt(self) -> None:
-        """Raise KeyboardInterrupt in the current run, as Ctrl-C does in `sbdk dev`: the runner records
-        it as interrupted and the load swap leaves the previous tables whole (DESIGN.md §5)."""
+        """Interrupt the current run as Ctrl-C interrupts `sbdk dev`: the runner records it as
+        interrupted and the load swap leaves the previous tables whole (DESIGN.md §5)."""
         self.close()
         with self._cond:
-            thread = self._thread
-            if thread is None or self._current is None or self._interrupting:
-                return
-            self._interrupting = True
-        log.warning("interrupting run %s", self._current.id)
-        # Python has no public way to stop another thread; this is the C-API call that delivers an
-        # exception to it at its next bytecode (a blocking C call such as one dbt node finishes first).
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(KeyboardInterrupt))
+            current = self._current
+        done = self._runner.interrupt() if current is not None else None
+        if done == "interrupted":
+            log.warning("interrupting run %s (again to kill it)", current.id)
+        elif done == "killed":
+            log.warning("killed run %s", current.id)
 
     def _remember(self, record: RunRecord) -> None:
         self._runs[record.id] = record
@@ -215,26 +275,22 @@ class RunQueue:
 
     def _work(self) -> None:
         while True:
-            try:
-                with self._cond:
-                    while self._pending is None and not self._closed:
-                        self._cond.wait()
-                    if self._pending is None:
-                        return
-                    record = self._pending
-                if not self._wait_for_lock(record):
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._pending is None:
+                    return
+                record = self._pending
+            if not self._wait_for_lock(record):
+                continue
+            with self._cond:
+                if self._pending is not record:  # cancelled while waiting for the lock
                     continue
-                with self._cond:
-                    if self._pending is not record:  # cancelled while waiting for the lock
-                        continue
-                    self._pending, self._current = None, record
-                    record.status, record.started_at = "running", _now()
-                    self._changed(record)
-                log.info("run %s started (%s)", record.id, _pushes(record))
-                self._run(record)
-            except KeyboardInterrupt:
-                # An interrupt that arrived between runs: nothing of a run to undo.
-                pass
+                self._pending, self._current = None, record
+                record.status, record.started_at = "running", _now()
+                self._changed(record)
+            log.info("run %s started (%s)", record.id, _pushes(record))
+            self._run(record)
 
     def _wait_for_lock(self, record: RunRecord) -> bool:
         """Wait, without blocking shutdown, until no other sbdk run (e.g. `sbdk dev`) holds the project."""
@@ -254,31 +310,22 @@ class RunQueue:
 
     def _run(self, record: RunRecord) -> None:
         started = time.perf_counter()
-        status, error, report = "failed", None, None
         try:
-            try:
-                report = self._execute(record.id)
-            except SbdkError as exc:
-                error = str(exc)
-            except KeyboardInterrupt:
-                error = INTERRUPTED
-            except Exception as exc:  # noqa: BLE001 - the server outlives a broken run; the traceback is logged
-                log.exception("run %s crashed", record.id)
-                error = f"unexpected error: {type(exc).__name__}: {exc}"
-            else:
-                status = "succeeded" if report.success else "failed"
-                error = report.error or _failures(report)
-        except KeyboardInterrupt:
-            error = INTERRUPTED
+            result = self._runner.run(record.id)
+        except OSError as exc:
+            result = {"success": False, "error": f"cannot start the run's process: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - the server outlives a broken run; the traceback is logged
+            log.exception("run %s crashed", record.id)
+            result = {"success": False, "error": f"unexpected error: {type(exc).__name__}: {exc}"}
+        status = "succeeded" if result.get("success") else "failed"
+        error = result.get("error")
         with self._cond:
             record.status, record.error = status, error
             record.finished_at = _now()
             record.seconds = time.perf_counter() - started
-            if report is not None:
-                record.rows = dict(report.row_counts)
-                record.stages = _stages(report)
+            record.rows = dict(result.get("rows") or {})
+            record.stages = dict(result.get("stages") or {})
             self._current = None
-            self._interrupting = False
             self._last = {"id": record.id, "status": status, "finished_at": _iso(record.finished_at), "error": error}
             self._changed(record)
             self._cond.notify_all()
@@ -293,46 +340,3 @@ def _pushes(record: RunRecord) -> str:
     count = len(record.deliveries)
     commits = f", head {record.commits[-1][:12]}" if record.commits else ""
     return f"{count} push{'es' if count != 1 else ''}{commits}"
-
-
-def _stages(report: RunReport) -> dict[str, float]:
-    stages: dict[str, float] = {}
-    if report.load is not None:
-        stages["generate"] = round(report.load.generate_seconds, 3)
-        stages["load"] = round(report.load.load_seconds + report.load.swap_seconds, 3)
-    if report.dbt is not None:
-        stages["dbt"] = round(report.dbt.seconds, 3)
-    return stages
-
-
-def _failures(report: RunReport) -> str | None:
-    if report.dbt is None or report.success:
-        return None
-    failed = report.dbt.failures
-    if not failed:
-        return report.dbt.error or "dbt reported a failure"
-    shown = "; ".join(f"{n.resource_type} {n.name} {n.status}: {n.message or ''}".strip() for n in failed[:5])
-    more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-    return f"dbt: {len(failed)} failed: {shown}{more}"
-
-
-class LogReporter(Reporter):
-    """Run progress as log lines of the server (the CLI shows them; the server never renders)."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-
-    def stage(self, name: str, detail: str = "") -> None:
-        log.info("run %s: %s %s", self.run_id, name, detail)
-
-    def node_finished(self, node: NodeResult) -> None:
-        if node.failed:
-            log.warning("run %s: %s %s %s: %s", self.run_id, node.resource_type, node.name, node.status, node.message)
-        else:
-            log.debug("run %s: %s %s %s", self.run_id, node.resource_type, node.name, node.status)
-
-    def log(self, message: str) -> None:
-        log.debug("run %s: %s", self.run_id, message)
-
-    def warn(self, message: str) -> None:
-        log.warning("run %s: %s", self.run_id, message)

@@ -1,9 +1,9 @@
 """The server's own DuckDB file (`.sbdk/server.duckdb`, never the project's data file).
 
-Registrations and usage events are written before the request is answered. Delivery answers and
-run records are written by one background thread in batches: a DuckDB commit costs a few
-milliseconds, and a webhook answer must not wait for it. One connection, guarded by a lock, is held
-while the server runs (the file is the server's own; nothing else needs it meanwhile).
+Registrations and usage events are written before the request is answered. Run records are
+written by one background thread (a DuckDB commit costs a few milliseconds; the run queue must not
+wait for it). Delivery answers live in a file of their own (see github.DeliveryAnswers). One
+connection, guarded by a lock, is held while the server runs (the file is the server's own).
 """
 
 from __future__ import annotations
@@ -33,13 +33,6 @@ create table if not exists usage_events (
     event varchar not null,
     properties varchar not null,  -- JSON object
     received_at timestamp not null  -- UTC, the server's clock
-);
-create table if not exists deliveries (
-    delivery_id varchar primary key,
-    event varchar,
-    status_code integer not null,
-    answer varchar not null,  -- the JSON body first answered, given again to a redelivery
-    received_at timestamp not null
 );
 create table if not exists runs (
     run_id varchar primary key,
@@ -87,7 +80,7 @@ class ServerStore:
             if "lock" in str(exc).lower():
                 raise LockError(
                     f"The server database {self.path} is in use by another process ({exc}).",
-                    hint="Another `sbdk webhooks` probably serves this project already: use that one, or stop it first.",
+                    hint="Another `sbdk webhooks` probably serves this project already: use it, or stop it first.",
                 ) from exc
             raise SbdkError(
                 f"Cannot open the server database {self.path}: {exc}",
@@ -133,14 +126,6 @@ class ServerStore:
 
     # Written in the background, in order.
 
-    def save_delivery(self, delivery_id: str, event: str | None, status: int, answer: dict[str, Any]) -> None:
-        self._pending.put(
-            (
-                "insert or replace into deliveries values (?, ?, ?, ?, ?)",
-                [delivery_id, event, status, json.dumps(answer), utcnow()],
-            )
-        )
-
     def save_run(self, record: dict[str, Any]) -> None:
         self._pending.put(
             (
@@ -150,20 +135,6 @@ class ServerStore:
         )
 
     # Read at startup, or for records of earlier sessions.
-
-    def recent_deliveries(self, limit: int) -> list[tuple[str, int, dict[str, Any]]]:
-        """The latest `limit` delivery answers, oldest first; older ones are deleted."""
-        with self._lock:
-            rows = self._con.execute(
-                "select delivery_id, status_code, answer from deliveries order by received_at desc limit ?", [limit]
-            ).fetchall()
-            if len(rows) == limit:
-                self._con.execute(
-                    "delete from deliveries where delivery_id not in "
-                    "(select delivery_id from deliveries order by received_at desc limit ?)",
-                    [limit],
-                )
-        return [(d, s, json.loads(a)) for d, s, a in reversed(rows)]
 
     def close_unfinished_runs(self, error: str) -> int:
         """Runs left queued or running by a server that stopped without finishing them become failed."""
@@ -187,12 +158,6 @@ class ServerStore:
             row = self._con.execute("select record from runs order by queued_at desc limit 1").fetchone()
         return json.loads(row[0]) if row else None
 
-    def flush(self) -> None:
-        """Wait until everything deferred so far is written."""
-        done = threading.Event()
-        self._pending.put(done)
-        done.wait()
-
     def _write_loop(self) -> None:
         while True:
             batch = [self._pending.get()]
@@ -201,13 +166,10 @@ class ServerStore:
                     batch.append(self._pending.get_nowait())
                 except queue.Empty:
                     break
-            statements = [item for item in batch if isinstance(item, tuple)]
+            statements = [item for item in batch if item is not _STOP]
             if statements:
                 self._write(statements)
-            for item in batch:
-                if isinstance(item, threading.Event):
-                    item.set()
-            if any(item is _STOP for item in batch):
+            if len(statements) < len(batch):
                 return
 
     def _write(self, statements: list[tuple[str, list[Any]]]) -> None:
