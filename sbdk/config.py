@@ -275,26 +275,49 @@ def _layer(path: Path, raw_file: dict[str, Any]) -> tuple[dict[str, Any], set[st
                 f"{path.name} contains the secret {key!r}: secrets must not live in a committed file.",
                 hint=f"Remove it and set SBDK_{key.upper()} in the project's .env or the environment.",
             )
-    # Defaults, then the file merged over them, then SBDK_* variables of the environment.
-    settings = Dynaconf(
-        environments=False,
-        envvar_prefix=ENV_PREFIX.rstrip("_"),
-        load_dotenv=False,  # never touch os.environ; .env is applied below
-        merge_enabled=True,
-        settings_files=[str(path)],
-        **{key.upper(): value for key, value in DEFAULTS.items()},
-    )
-    # Dotted keys set by the environment or .env ("data_volume.users"), to name them in errors.
-    env_keys = {k[len(ENV_PREFIX) :].lower().replace("__", ".") for k in os.environ if k.startswith(ENV_PREFIX)}
-    # .env sits between the file and the environment: apply what the environment does not set.
     dotenv = read_dotenv(path.parent / ".env")
-    for name, value in sorted(dotenv.items()):
-        if not name.startswith(ENV_PREFIX) or name in os.environ or not name[len(ENV_PREFIX) :]:
-            continue
-        key = name[len(ENV_PREFIX) :].lower()
-        env_keys.add(key.replace("__", "."))
-        settings.set(key, parse_conf_data(value, tomlfy=True))
-    return _lower_keys(settings.as_dict()), env_keys
+    # Secrets are taken verbatim: Dynaconf would read "0x1f" as 31 or "true" as True.
+    raw_env = {**{k: v for k, v in dotenv.items() if k.startswith(ENV_PREFIX)}, **{
+        k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)
+    }}
+    secrets = {name: value for name, value in raw_env.items() if _is_secret(name)}
+    try:
+        # Defaults, then the file merged over them, then SBDK_* variables of the environment.
+        settings = Dynaconf(
+            environments=False,
+            envvar_prefix=ENV_PREFIX.rstrip("_"),
+            load_dotenv=False,  # never touch os.environ; .env is applied below
+            merge_enabled=True,
+            settings_files=[str(path)],
+            **{key.upper(): value for key, value in DEFAULTS.items()},
+        )
+        # .env sits between the file and the environment: apply what the environment does not set.
+        for name, value in sorted(dotenv.items()):
+            if not name.startswith(ENV_PREFIX) or name in os.environ or not name[len(ENV_PREFIX) :]:
+                continue
+            settings.set(name[len(ENV_PREFIX) :].lower(), value if _is_secret(name) else parse_conf_data(value, tomlfy=True))
+        merged = _lower_keys(settings.as_dict())
+    except ConfigError:
+        raise
+    except Exception as exc:  # Dynaconf's own parse errors, e.g. SBDK_SEED="@int x"
+        raise ConfigError(
+            f"Cannot read the settings (an SBDK_* variable or {path.name}): {exc}",
+            hint="Fix or unset the variable; values are read like TOML (numbers, true/false, \"text\").",
+        ) from exc
+    for name, value in secrets.items():
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        node = merged
+        for part in parts[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node.get(part, {}), dict) else {}
+        node[parts[-1]] = value
+    # Dotted keys set by the environment or .env ("data_volume.users"), to name them in errors.
+    env_keys = {k[len(ENV_PREFIX) :].lower().replace("__", ".") for k in raw_env}
+    return merged, env_keys
+
+
+def _is_secret(variable: str) -> bool:
+    name = variable[len(ENV_PREFIX) :].lower()
+    return name in SECRET_KEYS or name.endswith("__password")
 
 
 def _lower_keys(value: Any) -> Any:
@@ -308,7 +331,7 @@ def _targets(value: Any, raw_targets: Any, problems: list[str], where) -> tuple[
     if value in (None, {}):
         return ()
     if not isinstance(value, dict):
-        problems.append(f"{where('targets')} must be an object of named targets, got {value!r}.")
+        problems.append(f"{where('targets')} must be an object of named targets, got a {type(value).__name__}.")
         return ()
     targets = []
     for name, spec in value.items():
@@ -316,8 +339,11 @@ def _targets(value: Any, raw_targets: Any, problems: list[str], where) -> tuple[
         if name == DEV_TARGET:
             problems.append("targets.dev is reserved for the project's DuckDB file; choose another name.")
             continue
+        if not str(name).isidentifier():
+            problems.append(f"Target name {str(name)[:30]!r} must be a plain name (letters, digits, _).")
+            continue
         if not isinstance(spec, dict):
-            problems.append(f"{where(key)} must be an object, got {spec!r}.")
+            problems.append(f"{where(key)} must be an object, got a {type(spec).__name__}.")
             continue
         from_file = raw_targets.get(name) if isinstance(raw_targets, dict) else None
         if isinstance(from_file, dict) and any(str(k).lower() == "password" for k in from_file):

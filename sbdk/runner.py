@@ -68,6 +68,9 @@ def run(
     except KeyboardInterrupt:
         report.error = "interrupted"
         raise
+    except Exception as exc:  # an sbdk bug: recorded as a failed run, then shown with its traceback
+        report.error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         report.seconds = time.perf_counter() - started
         try:

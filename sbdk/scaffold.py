@@ -71,8 +71,9 @@ def validate_name(name: str) -> str:
 
 
 def init_project(options: InitOptions) -> InitReport:
-    name = validate_name(str(options.folder))
     root = options.folder.expanduser().absolute()
+    # `sbdk init --force .` restores a project in place: the name is the folder's own.
+    name = validate_name(root.name if str(options.folder) in (".", "./") else str(options.folder))
     for label, value in (("users", options.users), ("events", options.events), ("orders", options.orders)):
         if not 0 <= value <= MAX_ROWS_PER_TABLE:
             raise UsageError(
@@ -94,15 +95,15 @@ def init_project(options: InitOptions) -> InitReport:
     if root.is_dir() and any(root.iterdir()) and not options.force:
         raise UsageError(
             f"Folder {root} already exists and is not empty; sbdk will not overwrite it.",
-            hint="Choose another name, or pass --force to write sbdk's files into it "
-            "(your data and other files are kept).",
+            hint="Choose another name, or pass --force to add sbdk's missing files to it "
+            "(existing files, your data included, are kept as they are).",
         )
     try:
         root.mkdir(exist_ok=True)
         written = _write_project(root, name, options)
-    except PermissionError as exc:
+    except OSError as exc:
         raise UsageError(
-            f"Cannot write the project into {root}: {exc.strerror}.",
+            f"Cannot write the project into {root}: {exc.strerror or exc}.",
             hint="Choose a folder you can write to.",
         ) from exc
     return InitReport(root=root, project=name, files=tuple(written))
@@ -114,6 +115,9 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
 
     def put(relative: str, text: str, mode: int | None = None) -> None:
         target = root / relative
+        if target.exists():
+            # --force restores what is missing; it never overwrites a file the user may have edited.
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         if mode is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sbdk.config import Settings
@@ -39,11 +40,11 @@ def dbt_profiles_dir(settings: Settings) -> Path:
         "  outputs:\n"
         f"    {target.name}:\n"
         f"      type: {target.type}\n"
-        f"      host: {target.host!r}\n"
+        f"      host: {json.dumps(target.host)}\n"
         f"      port: {target.port}\n"
-        f"      user: {target.user!r}\n"
+        f"      user: {json.dumps(target.user)}\n"
         f"      password: \"{{{{ env_var('{PASSWORD_ENV}', '') }}}}\"\n"
-        f"      dbname: {target.database!r}\n"
+        f"      dbname: {json.dumps(target.database)}\n"
         f"      schema: {target.schema}\n"
         "      threads: 4\n"
         f"      connect_timeout: {target.connect_timeout}\n"

@@ -46,7 +46,10 @@ def _configure_dbt(settings: Settings) -> None:
     # The profile reads the database path from here, so the rendered profile stays identical from
     # run to run and dbt keeps its partial-parse cache.
     os.environ["DBT_DUCKDB_PATH"] = str(settings.paths.duckdb_path)
-    os.environ[PASSWORD_ENV] = settings.active_target.password or ""
+    if settings.active_target.password:
+        os.environ[PASSWORD_ENV] = settings.active_target.password
+    else:
+        os.environ.pop(PASSWORD_ENV, None)
     # Never phone home, never check PyPI for a newer version (there may be no network).
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ["DBT_VERSION_CHECK"] = "false"
@@ -63,7 +66,7 @@ def check_project(settings: Settings) -> None:
         )
     if not (dbt_profiles_dir(settings) / "profiles.yml").is_file():
         raise DbtError(
-            f"No profiles.yml in {settings.paths.profiles_dir}.",
+            f"No profiles.yml in {dbt_profiles_dir(settings)}.",
             hint="Fix profiles_dir in sbdk_config.json, or run `sbdk init --force .` to restore it.",
         )
 
@@ -147,7 +150,7 @@ def run_dbt(
 ) -> DbtReport:
     """`dbt <command>` on the project, in this process. Never raises for failing models or tests:
     they are in the report (`success` False); raises DbtError when dbt cannot run at all."""
-    from sbdk.targets import dbt_profiles_dir, store_for
+    from sbdk.targets import PASSWORD_ENV, dbt_profiles_dir, store_for
 
     check_project(settings)
     store = store_for(settings)
@@ -187,6 +190,8 @@ def run_dbt(
         outcome = dbtRunner(callbacks=[progress]).invoke(args)
     finally:
         release_duckdb()
+        # A server password lives in the environment only while dbt runs.
+        os.environ.pop(PASSWORD_ENV, None)
     seconds = time.perf_counter() - started
     nodes = _node_results(outcome.result, project_dir)
     error = None

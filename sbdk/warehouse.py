@@ -107,10 +107,12 @@ def prepare(con: "duckdb.DuckDBPyConnection") -> None:
 
 def live_tables(con: "duckdb.DuckDBPyConnection") -> dict[str, tuple[str, int]]:
     """table -> (load schema holding it, rows), for every raw table users can see."""
+    import duckdb
+
     try:
         rows = con.execute(f"select table_name, load_schema, rows from {META_SCHEMA}.raw_tables").fetchall()
-    except Exception:  # a file sbdk has not loaded yet
-        return {}
+    except duckdb.CatalogException:  # a file sbdk has not loaded yet; any other error must surface,
+        return {}  # or drop_unused_loads() would take the live loads for leftovers
     return {name: (schema, count) for name, schema, count in rows}
 
 
@@ -145,6 +147,16 @@ def drop_unused_loads(con: "duckdb.DuckDBPyConnection") -> list[str]:
     return unused
 
 
+def _rollback(con: "duckdb.DuckDBPyConnection") -> None:
+    """Roll back if a transaction is still open (a failed COMMIT has already rolled back)."""
+    import duckdb
+
+    try:
+        con.execute("rollback")
+    except duckdb.Error:
+        pass
+
+
 def swap_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable[str]) -> dict[str, int]:
     """Make `tables` of `load_schema` the live raw tables, all at once. Returns their row counts."""
     tables = list(tables)
@@ -165,7 +177,7 @@ def swap_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable
         pause_point("swap")
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        _rollback(con)
         raise
     drop_unused_loads(con)
     return counts
@@ -207,7 +219,7 @@ def append_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterab
             added[table] = new
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        _rollback(con)
         raise
     con.execute(f"drop schema if exists {_quote(load_schema)} cascade")
     return added

@@ -415,3 +415,24 @@ def test_verbose_shows_the_traceback(tmp_path: Path, cli, args: list[str]) -> No
     assert "sbdk.errors.ProjectNotFoundError" in output
     assert "this is not an sbdk project." in output
 
+
+
+def test_secrets_are_taken_verbatim_not_parsed(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_WEBHOOK_SECRET", "0x1f")
+    (project / ".env").write_text("SBDK_TARGETS__PROD__PASSWORD=true\n")
+    edit_config(project, targets={"prod": {"type": "postgres", "host": "h", "database": "d", "user": "u"}})
+
+    settings = load_settings(project / "sbdk_config.json")
+
+    assert settings.webhook_secret == "0x1f"
+    assert settings.targets[0].password == "true"
+
+
+def test_an_unparsable_variable_is_a_config_error(project: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_SEED", "@int x")
+
+    result = cli("dev", "--dbt-only", cwd=project)
+
+    assert result.exit_code == 3
+    assert "Cannot read the settings (an SBDK_* variable or sbdk_config.json)" in plain(result.output)
+    assert "Traceback" not in result.output

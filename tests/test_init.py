@@ -325,3 +325,21 @@ def test_init_with_tracking_enabled_and_no_server_still_succeeds(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert "did not answer; not registered" in result.output
     assert json.loads((tmp_path / "tracked" / "sbdk_config.json").read_text())["tracking"]["uuid"] is None
+
+
+def test_force_dot_restores_missing_files_and_keeps_edited_ones(tmp_path: Path, cli) -> None:
+    assert cli("init", "shop", "--no-input", cwd=tmp_path).exit_code == 0
+    root = tmp_path / "shop"
+    (root / "pipelines" / "orders.py").unlink()
+    edited = root / "pipelines" / "users.py"
+    edited.write_text(edited.read_text() + "\n# my change\n")
+    config = json.loads((root / "sbdk_config.json").read_text())
+    config["seed"] = 7
+    (root / "sbdk_config.json").write_text(json.dumps(config))
+
+    result = cli("init", "--force", ".", "--no-input", cwd=root)
+
+    assert result.exit_code == 0, result.output
+    assert (root / "pipelines" / "orders.py").is_file()
+    assert edited.read_text().endswith("# my change\n")
+    assert json.loads((root / "sbdk_config.json").read_text())["seed"] == 7

@@ -169,3 +169,21 @@ def test_database_held_by_another_program_fails_before_generating(project, cli):
     assert f"is in use by" in result.stderr and f"PID {holder.pid}" in result.stderr
     assert "duckdb -readonly" in result.stderr
     assert not (project / ".sbdk" / "dlt" / "sbdk").exists() or "generate" not in result.stdout
+
+
+def test_reloading_one_table_references_the_users_loaded_now(project):
+    run_load(project, volume=DataVolume(users=50, events=1_000, orders=400))
+    run_load(project, only={"raw_events"})
+    assert counts(project)["raw_users"] == 50
+    assert query(project, "select max(user_id) from raw.raw_events") <= [(50,)]
+    early = query(
+        project,
+        "select count(*) from raw.raw_events e join raw.raw_users u using (user_id) where e.occurred_at < u.signup_at",
+    )
+    assert early == [(0,)]
+
+
+def test_incremental_on_an_empty_table_says_what_to_do(project):
+    run_load(project, volume=DataVolume(users=50, events=0, orders=10))
+    with pytest.raises(PipelineError, match="raw_events, but it is empty"):
+        run_load(project, incremental=True)

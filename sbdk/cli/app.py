@@ -28,6 +28,13 @@ class SbdkGroup(TyperGroup):
 
             error(exc, verbose=state(ctx).verbose)
             raise typer.Exit(int(exc.exit_code)) from None
+        except BrokenPipeError:
+            # Output piped into `head` and the like: stop quietly, as Unix tools do.
+            import os
+            import sys
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
             from sbdk.cli.render import err_console
 

@@ -15,7 +15,7 @@ def init(
         typer.Argument(help="Folder to create; its name becomes the project (and dbt) name.", show_default=False),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Write into an existing, non-empty folder (keeps other files).")
+        bool, typer.Option("--force", help="Use an existing, non-empty folder: add sbdk's missing files, keep every existing one.")
     ] = False,
     no_input: Annotated[
         bool, typer.Option("--no-input", help="Never prompt; use defaults (automatic without a terminal).")
@@ -34,6 +34,8 @@ def init(
     from sbdk.errors import UsageError
     from sbdk.scaffold import InitOptions, init_project, validate_name
 
+    if name is not None and not name.strip():
+        raise UsageError("The project name is empty.", hint="Run `sbdk init my_project`.")
     interactive = not no_input and sys.stdin.isatty()
     volume = DEFAULTS["data_volume"]
     if name is None:

@@ -10,7 +10,6 @@ import datetime as dt
 import decimal
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sbdk import lock, warehouse

@@ -123,8 +123,6 @@ def _increment_context(
     session: Any, spec: PipelineSpec, live: dict[str, tuple[str, int]], base: PipelineContext, volume: DataVolume
 ) -> PipelineContext:
     """Where the next slice of an incremental table starts: after its newest row and its ids."""
-    import numpy as np
-
     from sbdk.generators.events import Window
 
     if spec.table not in live or "raw_users" not in live:
@@ -138,8 +136,14 @@ def _increment_context(
             f"{spec.path.name} sets CURSOR = {spec.cursor!r}, but {spec.table} has no such timestamp column.",
             hint="Point CURSOR at a timestamp column of the table.",
         )
+    newest = session.max_value(spec.table, spec.cursor)
+    if newest is None:
+        raise PipelineError(
+            f"--incremental continues after the newest row of {spec.table}, but it is empty.",
+            hint="Run `sbdk dev --pipelines-only` without --incremental first.",
+        )
     now = int(datetime.now(timezone.utc).timestamp() * 1_000_000)
-    start = _micros(session.max_value(spec.table, spec.cursor)) + 1
+    start = _micros(newest) + 1
     end = min(start + INCREMENT_SPAN_MICROS, now)
     if end - start < 1_000_000:
         raise PipelineError(
@@ -151,18 +155,25 @@ def _increment_context(
         for column, kind in columns.items()
         if column.endswith("_id") and column != "user_id" and kind in ("bigint", "integer")
     }
-    ids, signup_times = session.user_signups()
-    ids = np.asarray(ids, dtype=np.int64)
-    signups = np.full(int(ids.max()) if len(ids) else 0, end, dtype=np.int64)
-    signups[ids - 1] = [_micros(t) for t in signup_times]
     return replace(
         base,
         volume=volume,
         window=Window(start, end),
         incremental=True,
         next_ids=next_ids,
-        _signups=lambda: signups,
+        _signups=_live_signups(session, end),
     )
+
+
+def _live_signups(session: Any, end: int):
+    """Signup times of the users loaded now (user i+1 at index i), read once, returned lazily."""
+    import numpy as np
+
+    ids, signup_times = session.user_signups()
+    ids = np.asarray(ids, dtype=np.int64)
+    signups = np.full(int(ids.max()) if len(ids) else 0, end, dtype=np.int64)
+    signups[ids - 1] = [_micros(t) for t in signup_times]
+    return lambda: signups
 
 
 def _create_empty_tables(session: Any, load_schema: str, specs: list[PipelineSpec], schemas: dict[str, Any]) -> None:
@@ -235,6 +246,11 @@ def load(
             )
             for spec in specs:
                 contexts[spec.table] = _increment_context(session, spec, live, base, slice_volume)
+        reloading = {s.table for s in specs}
+        if not incremental and "raw_users" not in reloading and "raw_users" in live:
+            # Only some tables reload (the watcher): their rows must reference the users loaded
+            # now, whatever seed or volume made them.
+            base = replace(base, _signups=_live_signups(session, base.window.end))
         load_schema = session.new_load_schema()
 
     _configure_dlt(settings)
@@ -289,12 +305,20 @@ def load(
         ) from exc
     loaded = time.perf_counter()
 
-    with store.session() as session:
-        _create_empty_tables(session, load_schema, specs, schemas)
-        if incremental:
-            counts = session.append_in(load_schema, [s.table for s in specs])
-        else:
-            counts = session.swap_in(load_schema, [s.table for s in specs])
+    try:
+        with store.session() as session:
+            _create_empty_tables(session, load_schema, specs, schemas)
+            if incremental:
+                counts = session.append_in(load_schema, [s.table for s in specs])
+            else:
+                counts = session.swap_in(load_schema, [s.table for s in specs])
+    except (SbdkError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise store.translate(exc) or PipelineError(
+            f"Could not swap the new tables into {store.describe()}: {exc}",
+            hint="The swap is one transaction: your previous tables are unchanged. Run again with --verbose for details.",
+        ) from exc
     swapped = time.perf_counter()
     tables = tuple(
         TableLoad(table=s.table, rows=counts[s.table], seconds=stats.get(s.table, [0, 0.0])[1], source=s.path)
