@@ -5,6 +5,7 @@ Only the CLI entry point turns these into a message; domain code raises them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import IntEnum
 
 
@@ -61,3 +62,13 @@ class LockError(SbdkError):
 
 class TargetError(PipelineError):
     """A server target cannot be reached or refused the login."""
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception behind it (__cause__, __context__, and dlt's `.exception`), once each."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)

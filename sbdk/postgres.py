@@ -18,15 +18,9 @@ from typing import Any
 from sbdk.config import Target
 from sbdk.errors import SbdkError, TargetError, UsageError
 from sbdk.faults import pause_point
+from sbdk.warehouse import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, _quote
 
-RAW_SCHEMA = "raw"
-META_SCHEMA = "_sbdk"
-LOAD_PREFIX = "_sbdk_load_"
 EXTRA_HINT = "Install the PostgreSQL extra: pip install -e '.[postgres]' (or pip install 'sbdk[postgres]')."
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def require_driver() -> Any:

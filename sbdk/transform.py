@@ -141,10 +141,8 @@ def run_dbt(
     command: str = "build",
     *,
     select: Sequence[str] = (),
-    exclude: Sequence[str] = (),
     fail_fast: bool = False,
     verbose: bool = False,
-    extra_args: Sequence[str] = (),
     reporter: Reporter = NULL_REPORTER,
     require_raw: bool = True,
 ) -> DbtReport:
@@ -180,11 +178,8 @@ def run_dbt(
     args = [command, *common, "--log-level", "info" if verbose else "none", "--log-level-file", "info"]
     for value in select:
         args += ["--select", value]
-    for value in exclude:
-        args += ["--exclude", value]
     if fail_fast:
         args.append("--fail-fast")
-    args += list(extra_args)
     progress = _Progress(reporter, verbose)
     try:
         outcome = dbtRunner(callbacks=[progress]).invoke(args)

@@ -625,14 +625,11 @@ def _interrupted(exc: BaseException) -> bool:
     dlt traps SIGINT/SIGTERM while it normalizes and loads (dlt.common.runtime.signals) and raises
     SignalReceivedException, which reaches us wrapped in a PipelineError: it is still a stop request.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__name__ == "SignalReceivedException" or isinstance(current, KeyboardInterrupt):
-            return True
-        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
-    return False
+    from sbdk.errors import causes
+
+    return any(
+        type(c).__name__ == "SignalReceivedException" or isinstance(c, KeyboardInterrupt) for c in causes(exc)
+    )
 
 
 class Watcher:

@@ -134,18 +134,25 @@ def render_summary(console: Console, report: RunReport) -> None:
         console.print()
         console.print(tables)
 
-    if report.dbt is not None:
-        for node in report.dbt.failures:
-            console.print()
-            console.print(f"[bold red]{node.resource_type} {escape(node.name)} {node.status}[/]")
-            if node.message:
-                console.print(escape(node.message.strip()), soft_wrap=True)
-            if node.compiled_path:
-                console.print(f"[dim]compiled SQL: {node.compiled_path}[/]")
-        if report.dbt.error:
-            console.print(f"[bold red]dbt error:[/] {escape(report.dbt.error)}", soft_wrap=True)
+    render_failures(console, report, spaced=True)
     console.print()
     if report.success:
         console.print("[bold green]Done.[/]")
     else:
         console.print("[bold red]Finished with failures.[/]")
+
+
+def render_failures(console: Console, report: RunReport, *, prefix: str = "", spaced: bool = False) -> None:
+    """Each failed dbt node with dbt's error text and its compiled SQL path, then a run-level error."""
+    if report.dbt is None:
+        return
+    for node in report.dbt.failures:
+        if spaced:
+            console.print()
+        console.print(f"{prefix}[bold red]{node.resource_type} {escape(node.name)} {node.status}[/]")
+        if node.message:
+            console.print(escape(node.message.strip()), soft_wrap=True)
+        if node.compiled_path:
+            console.print(f"[dim]compiled SQL: {node.compiled_path}[/]")
+    if report.dbt.error:
+        console.print(f"{prefix}[bold red]dbt error:[/] {escape(report.dbt.error)}", soft_wrap=True)

@@ -194,21 +194,10 @@ class _Listener:
         self._say("[red]Rebuild failed[/]; still watching.")
 
     def _failures(self, report: "RunReport", prefix: str = "") -> None:
-        from rich.markup import escape
-
+        from sbdk.cli.progress import render_failures
         from sbdk.cli.render import err_console
 
-        console = err_console if self.quiet else self.console
-        if report.dbt is None:
-            return
-        for node in report.dbt.failures:
-            console.print(f"{prefix}[bold red]{node.resource_type} {escape(node.name)} {node.status}[/]")
-            if node.message:
-                console.print(escape(node.message.strip()), soft_wrap=True)
-            if node.compiled_path:
-                console.print(f"[dim]compiled SQL: {node.compiled_path}[/]")
-        if report.dbt.error:
-            console.print(f"{prefix}[bold red]dbt error:[/] {escape(report.dbt.error)}", soft_wrap=True)
+        render_failures(err_console if self.quiet else self.console, report, prefix=prefix)
 
 
 def _result_line(report: "RunReport") -> str:

@@ -77,20 +77,16 @@ def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[Pipeline
     for path in sorted(pipelines_dir.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        if only is not None and path.stem not in only and f"raw_{path.stem}" not in only:
-            # Cheap check first; the TABLE attribute is checked after import.
-            module = _import(path)
-            if getattr(module, "TABLE", None) not in only:
-                continue
-        else:
-            module = _import(path)
+        module = _import(path)
+        table = getattr(module, "TABLE", f"raw_{path.stem}")
+        if only is not None and not {path.stem, f"raw_{path.stem}", str(table)} & only:
+            continue
         generate = getattr(module, "generate", None)
         if not callable(generate):
             raise PipelineError(
                 f"Pipeline {path} has no generate(ctx) function.",
                 hint="Define `def generate(ctx):` yielding pyarrow tables (see pipelines/users.py).",
             )
-        table = getattr(module, "TABLE", f"raw_{path.stem}")
         if not isinstance(table, str) or not _TABLE_NAME.match(table):
             raise PipelineError(
                 f"Pipeline {path} sets TABLE = {table!r}, which is not a valid table name.",

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sbdk.config import DataVolume, Settings
-from sbdk.errors import PipelineError, SbdkError
+from sbdk.errors import PipelineError, SbdkError, causes
 from sbdk.faults import pause_point
 from sbdk.pipelines.context import PipelineContext
 from sbdk.pipelines.discovery import PipelineSpec, discover, where
@@ -94,10 +94,7 @@ def _rows_of(
 
 def _unwrap(exc: BaseException, store: Any) -> SbdkError | None:
     """The sbdk error hidden inside dlt's PipelineStepFailed chain, if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, _GeneratorFailed):
             return current.error
         if isinstance(current, SbdkError):
@@ -105,7 +102,6 @@ def _unwrap(exc: BaseException, store: Any) -> SbdkError | None:
         translated = store.translate(current)
         if translated:
             return translated
-        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
     return None
 
 
@@ -291,11 +287,8 @@ def load(
         raise
     except Exception as exc:
         # dlt wraps a Ctrl-C inside a generator into its own step error: give it back as what it is.
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, KeyboardInterrupt):
-                raise KeyboardInterrupt from exc
-            cause = cause.__cause__ or cause.__context__
+        if any(isinstance(cause, KeyboardInterrupt) for cause in causes(exc)):
+            raise KeyboardInterrupt from exc
         error = _unwrap(exc, store)
         if error is not None:
             raise error from exc

@@ -78,14 +78,9 @@ def _interrupt_when_orphaned() -> None:
 def _interrupted(exc: BaseException) -> bool:
     """True when a KeyboardInterrupt is inside the error's chain: dlt wraps one raised during
     extraction in PipelineStepFailed, which the loader reports as a PipelineError."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
-    return False
+    from sbdk.errors import causes
+
+    return any(isinstance(cause, KeyboardInterrupt) for cause in causes(exc))
 
 
 def _failures(report: Any) -> str | None:
