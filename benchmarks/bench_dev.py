@@ -1,12 +1,15 @@
 """End-to-end `sbdk dev` against a minimal reference, at 1x, 10x and 100x the default volume (issue #4).
 
-sbdk     - `sbdk dev` in a fresh process (a second run, so dbt's partial parse is warm, as for a user)
-           and `sbdk dev --dbt-only`; stages from the run history (generate, load, dbt parse, dbt build)
+sbdk     - `sbdk dev` in a fresh process (dbt's partial parse warm, as for a user) and
+           `sbdk dev --dbt-only`; stages from the run history (generate, load, dbt parse, dbt build)
 reference - a minimal script on a copy of the same project: the same tables made with numpy/pyarrow,
-           inserted straight into DuckDB, then `dbtRunner().invoke(["build"])` (also a second run)
+           inserted straight into DuckDB, then `dbtRunner().invoke(["build"])`
 Peak RSS of each process is reported (ru_maxrss of the child).
 
-Usage: python benchmarks/bench_dev.py [--scales 1 10 100] [--runs 2]
+Each scale gets one warm-up round, then `--runs` rounds alternating sbdk dev, the reference and
+`sbdk dev --dbt-only`; medians are reported (this 2-core machine's timings vary by 10-20% run to run).
+
+Usage: python benchmarks/bench_dev.py [--scales 1 10 100] [--runs 5]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,10 +88,14 @@ def last_run(root: Path) -> dict:
     return json.loads(lines[-1])
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
-    parser.add_argument("--runs", type=int, default=2, help="runs per measurement; the last one is reported")
+    parser.add_argument("--runs", type=int, default=5, help="measured rounds per scale, after one warm-up round")
     args = parser.parse_args()
     sbdk = [sys.executable, "-m", "sbdk"]
     from sbdk.scaffold import InitOptions, init_project
@@ -98,26 +106,48 @@ def main() -> None:
             sizes = {k: int(v * scale) for k, v in {"users": 10_000, "events": 50_000, "orders": 20_000}.items()}
             root = init_project(InitOptions(folder=Path(workdir) / f"s{scale:g}", as_of=date(2026, 11, 1), **sizes)).root
             ref_root = init_project(InitOptions(folder=Path(workdir) / f"r{scale:g}", as_of=date(2026, 11, 1), **sizes)).root
+            reference = [sys.executable, "-c", REFERENCE, str(ref_root), str(scale)]
+            # One warm-up round (dbt's first parse, file caches), then rounds that alternate the three
+            # commands so that a slow spell of this shared machine hits all of them alike.
+            child([*sbdk, "dev"], root)
+            child(reference, ref_root)
+            m: dict[str, list] = {k: [] for k in ("dev", "dev_mb", "stages", "dbt_only", "dbt_only_mb", "ref", "ref_mb", "ref_parts")}
             for _ in range(args.runs):
-                dev_s, dev_mb, _ = child([*sbdk, "dev"], root)
-            dev = last_run(root)
-            for _ in range(args.runs):
-                dbt_only_s, _, _ = child([*sbdk, "dev", "--dbt-only"], root)
-            for _ in range(args.runs):
-                ref_s, ref_mb, out = child([sys.executable, "-c", REFERENCE, str(ref_root), str(scale)], ref_root)
-            ref = json.loads(out.strip().splitlines()[-1])
-            rows.append((scale, dev_s, dev_mb, dev, dbt_only_s, ref_s, ref_mb, ref))
+                seconds, mb, _ = child([*sbdk, "dev"], root)
+                m["dev"].append(seconds)
+                m["dev_mb"].append(mb)
+                m["stages"].append(last_run(root)["stages"])
+                seconds, mb, out = child(reference, ref_root)
+                m["ref"].append(seconds)
+                m["ref_mb"].append(mb)
+                m["ref_parts"].append(json.loads(out.strip().splitlines()[-1]))
+                seconds, mb, _ = child([*sbdk, "dev", "--dbt-only"], root)
+                m["dbt_only"].append(seconds)
+                m["dbt_only_mb"].append(mb)
+            rows.append((scale, m))
+            print(f"scale {scale:g}: dev {[round(x, 2) for x in m['dev']]} ref {[round(x, 2) for x in m['ref']]} "
+                  f"--dbt-only {[round(x, 2) for x in m['dbt_only']]} ref dbt {[round(r['dbt'], 2) for r in m['ref_parts']]}",
+                  flush=True)
 
-    print(f"{'scale':>5} | {'sbdk dev s':>10} {'MB':>6} {'gen':>6} {'load':>6} {'parse':>6} {'dbt':>6} | "
-          f"{'ref s':>6} {'MB':>6} {'ref dbt':>7} | {'dev/ref':>7} | {'--dbt-only':>10} {'/ref dbt':>8}")
-    for scale, dev_s, dev_mb, dev, dbt_only_s, ref_s, ref_mb, ref in rows:
-        stages = dev["stages"]
+    print(f"\n{'scale':>5} | {'sbdk dev s':>10} {'MB':>6} {'gen':>5} {'load':>5} {'parse':>5} {'dbt':>5} | "
+          f"{'ref s':>6} {'MB':>6} {'ref dbt':>7} | {'dev/ref':>7} | {'--dbt-only':>10} {'MB':>6} {'/ref dbt':>8}")
+    for scale, m in rows:
+        stage = {k: median([s.get(k, 0.0) for s in m["stages"]]) for k in ("generate", "load", "dbt_parse", "dbt")}
+        ref_dbt = [r["dbt"] for r in m["ref_parts"]]
+        dev_ratio = median([d / r for d, r in zip(m["dev"], m["ref"])])
+        dbt_only_ratio = median([d / r for d, r in zip(m["dbt_only"], ref_dbt)])
         print(
-            f"{scale:>5g} | {dev_s:>10.2f} {dev_mb:>6.0f} {stages.get('generate', 0):>6.2f} {stages.get('load', 0):>6.2f} "
-            f"{stages.get('dbt_parse', 0):>6.2f} {stages.get('dbt', 0):>6.2f} | {ref_s:>6.2f} {ref_mb:>6.0f} {ref['dbt']:>7.2f} | "
-            f"{dev_s / ref_s:>6.2f}x | {dbt_only_s:>10.2f} {dbt_only_s / (ref['dbt'] + 0.0):>7.2f}x"
+            f"{scale:>5g} | {median(m['dev']):>10.2f} {max(m['dev_mb']):>6.0f} {stage['generate']:>5.2f} {stage['load']:>5.2f} "
+            f"{stage['dbt_parse']:>5.2f} {stage['dbt'] - stage['dbt_parse']:>5.2f} | {median(m['ref']):>6.2f} {max(m['ref_mb']):>6.0f} "
+            f"{median(ref_dbt):>7.2f} | {dev_ratio:>6.2f}x | {median(m['dbt_only']):>10.2f} {max(m['dbt_only_mb']):>6.0f} "
+            f"{dbt_only_ratio:>7.2f}x"
         )
-    print("\nWhole-process seconds; stage seconds from the run history; MB = peak RSS of that process.")
+    print(
+        "\nSeconds are medians over the rounds, whole process (start to exit) unless noted; ratios are medians of the\n"
+        "per-round ratios. gen/load/parse/dbt: sbdk's stages from its run history (parse = dbt import + parse, up to\n"
+        "the first node; dbt = the build after it). ref dbt: the reference's dbtRunner import + build, in-process.\n"
+        "MB: the largest peak RSS of that process over the rounds."
+    )
 
 
 if __name__ == "__main__":

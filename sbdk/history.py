@@ -45,7 +45,7 @@ def record(state_dir: Path, report: RunReport, *, started_at: datetime, options:
         "seconds": round(report.seconds, 3),
         "stages": {
             **({"generate": round(load.generate_seconds, 3), "load": round(load.load_seconds + load.swap_seconds, 3)} if load else {}),
-            **({"dbt": round(dbt.seconds, 3)} if dbt else {}),
+            **({"dbt_parse": round(dbt.parse_seconds, 3), "dbt": round(dbt.seconds, 3)} if dbt else {}),
         },
         "rows": dict(report.row_counts),
         "dbt": (

@@ -134,3 +134,30 @@ def test_python_dash_m_sbdk(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Usage: sbdk [OPTIONS] COMMAND [ARGS]..." in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "returncode", "stderr"),
+    [(3, 3, ""), (None, 0, ""), ("cannot go on", 1, "cannot go on\n")],
+)
+def test_fast_exit_after_dlt_runs_atexit_flushes_and_keeps_the_code(
+    tmp_path: Path, code: object, returncode: int, stderr: str
+) -> None:
+    # sbdk skips the interpreter's slow teardown once dlt or dbt is loaded: what a normal exit
+    # guarantees (atexit handlers, buffered output, the exit code) must still hold.
+    script = textwrap.dedent(
+        f"""
+        import atexit, sys
+        import dlt
+        from sbdk.process import exit_now
+        atexit.register(lambda: print("atexit ran", end=""))
+        sys.stdout.write("buffered, ")
+        exit_now({code!r})
+        print("never")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == returncode
+    assert result.stdout == "buffered, atexit ran"
+    assert result.stderr == stderr

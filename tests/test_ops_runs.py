@@ -100,7 +100,8 @@ def test_history_records_a_successful_run(built: Path, cli) -> None:
     assert entry["status"] == "succeeded" and entry["error"] is None
     assert entry["options"]["pipelines"] is True and entry["options"]["dbt"] is True
     assert entry["started_at"] < entry["ended_at"]
-    assert set(entry["stages"]) == {"generate", "load", "dbt"}
+    assert set(entry["stages"]) == {"generate", "load", "dbt_parse", "dbt"}
+    assert 0 < entry["stages"]["dbt_parse"] < entry["stages"]["dbt"]
     assert entry["rows"] == counts(built) == {"raw_users": 200, "raw_events": 1000, "raw_orders": 400}
     dbt = entry["dbt"]
     assert dbt["models_passed"] > 0 and dbt["tests_passed"] > 0
@@ -128,7 +129,7 @@ def test_history_and_json_log_of_a_dbt_failure(copy: Path, cli) -> None:
     assert entry["run_id"] == "dbtfail00001" and entry["status"] == "failed"
     assert entry["error"] is None  # dbt ran; a failing test is a result, not an error
     assert entry["options"]["pipelines"] is False and entry["options"]["select"] == ["stg_users", "no_early_users"]
-    assert set(entry["stages"]) == {"dbt"}
+    assert set(entry["stages"]) == {"dbt_parse", "dbt"}
     assert entry["rows"] == {"raw_events": 1000, "raw_orders": 400, "raw_users": 200}
     assert entry["dbt"]["models_passed"] == 1 and entry["dbt"]["models_failed"] == 0
     assert entry["dbt"]["tests_failed"] == 1 and entry["dbt"]["tests_passed"] > 0

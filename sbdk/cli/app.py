@@ -86,4 +86,11 @@ app.command("restore")(backup.restore)
 
 
 def main() -> None:
-    app(prog_name="sbdk")
+    from sbdk.process import exit_now, tune_gc
+
+    tune_gc()
+    try:
+        app(prog_name="sbdk")
+    except SystemExit as exc:
+        exit_now(exc.code)
+    exit_now(0)

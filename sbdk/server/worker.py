@@ -156,4 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sbdk.process import exit_now, tune_gc
+
+    tune_gc()
+    exit_now(main())
