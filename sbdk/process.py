@@ -27,9 +27,10 @@ def exit_now(code: Any) -> NoReturn:
     """Exit with `code`, skipping the interpreter's teardown once dbt or dlt has been imported.
 
     Freeing the hundreds of thousands of objects dbt and dlt create takes CPython about 0.8 s on a
-    2-core laptop, longer than a `--select` rebuild. What must happen at exit still does: atexit
-    handlers run (logging's flush, multiprocessing's clean-up), the standard streams are flushed,
-    and sbdk holds no file or database open by then (every connection is a context manager).
+    2-core laptop, longer than a `--select` rebuild. What must happen at exit still does:
+    non-daemon threads are waited for, atexit handlers run (logging's flush, multiprocessing's
+    clean-up), the standard streams are flushed, and sbdk holds no file or database open by then
+    (every connection is a context manager).
     """
     if code is None:
         code = 0
@@ -39,7 +40,12 @@ def exit_now(code: Any) -> NoReturn:
     if not any(name in sys.modules for name in _HEAVY_MODULES):
         raise SystemExit(code)
     import atexit
+    import threading
 
+    # What Python's own shutdown does first: wait for non-daemon threads, then run atexit.
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -144,14 +144,15 @@ def test_fast_exit_after_dlt_runs_atexit_flushes_and_keeps_the_code(
     tmp_path: Path, code: object, returncode: int, stderr: str
 ) -> None:
     # sbdk skips the interpreter's slow teardown once dlt or dbt is loaded: what a normal exit
-    # guarantees (atexit handlers, buffered output, the exit code) must still hold.
+    # guarantees (threads finish, atexit handlers run, buffered output, the exit code) must still hold.
     script = textwrap.dedent(
         f"""
-        import atexit, sys
+        import atexit, sys, threading, time
         import dlt
         from sbdk.process import exit_now
         atexit.register(lambda: print("atexit ran", end=""))
         sys.stdout.write("buffered, ")
+        threading.Thread(target=lambda: (time.sleep(0.5), sys.stdout.write("thread done, "))).start()
         exit_now({code!r})
         print("never")
         """
@@ -159,5 +160,5 @@ def test_fast_exit_after_dlt_runs_atexit_flushes_and_keeps_the_code(
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
     assert result.returncode == returncode
-    assert result.stdout == "buffered, atexit ran"
+    assert result.stdout == "buffered, thread done, atexit ran"
     assert result.stderr == stderr
