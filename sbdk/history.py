@@ -43,10 +43,7 @@ def record(state_dir: Path, report: RunReport, *, started_at: datetime, options:
         "ended_at": datetime.now(timezone.utc).isoformat(),
         "status": "succeeded" if report.success else "failed",
         "seconds": round(report.seconds, 3),
-        "stages": {
-            **({"generate": round(load.generate_seconds, 3), "load": round(load.load_seconds + load.swap_seconds, 3)} if load else {}),
-            **({"dbt_parse": round(dbt.parse_seconds, 3), "dbt": round(dbt.seconds, 3)} if dbt else {}),
-        },
+        "stages": report.stage_seconds(),
         "rows": dict(report.row_counts),
         "dbt": (
             {

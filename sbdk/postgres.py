@@ -212,7 +212,8 @@ class PostgresStore:
         finally:
             con.close()
 
-    def check(self) -> None:
+    def check(self, *, load: bool = True) -> None:
+        """The adapter is installed and the server answers, for a load or for dbt alone."""
         for module, extra in (("dbt.adapters.postgres", "dbt-postgres"),):
             try:
                 __import__(module)

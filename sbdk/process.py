@@ -27,10 +27,10 @@ def exit_now(code: Any) -> NoReturn:
     """Exit with `code`, skipping the interpreter's teardown once dbt or dlt has been imported.
 
     Freeing the hundreds of thousands of objects dbt and dlt create takes CPython about 0.8 s on a
-    2-core laptop, longer than a `--select` rebuild. What must happen at exit still does:
-    non-daemon threads are waited for, atexit handlers run (logging's flush, multiprocessing's
-    clean-up), the standard streams are flushed, and sbdk holds no file or database open by then
-    (every connection is a context manager).
+    2-core laptop, longer than a `--select` rebuild. What must happen at exit still does: thread
+    pools are stopped and non-daemon threads waited for, atexit handlers run (logging's flush,
+    multiprocessing's clean-up), the standard streams are flushed, and sbdk holds no file or
+    database open by then (every connection is a context manager).
     """
     if code is None:
         code = 0
@@ -42,14 +42,15 @@ def exit_now(code: Any) -> NoReturn:
     import atexit
     import threading
 
-    # What Python's own shutdown does first: wait for non-daemon threads, then run atexit.
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    # What Python's own shutdown does, in its order: stop thread pools and wait for non-daemon
+    # threads (threading._shutdown), run atexit handlers, flush the standard streams.
+    threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing left to say
+        except BrokenPipeError:  # output piped into `head` and the like: nothing left to say
             pass
-    os._exit(code)
+        except (OSError, ValueError):  # a full disk: the output is cut short, say so in the code
+            code = code or 120  # what Python itself exits with when its final flush fails
+    os._exit(code & 0xFF)

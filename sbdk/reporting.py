@@ -116,3 +116,16 @@ class RunReport:
     @property
     def success(self) -> bool:
         return self.error is None and (self.dbt is None or self.dbt.success)
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds per stage that ran, in order; the stages do not overlap (dbt_parse is dbt's
+        import and parse up to its first node, dbt_build the rest)."""
+        stages: dict[str, float] = {}
+        if self.load is not None:
+            stages["generate"] = round(self.load.generate_seconds, 3)
+            stages["load"] = round(self.load.load_seconds + self.load.swap_seconds, 3)
+        if self.dbt is not None:
+            parse = min(self.dbt.parse_seconds, self.dbt.seconds)
+            stages["dbt_parse"] = round(parse, 3)
+            stages["dbt_build"] = round(self.dbt.seconds - parse, 3)
+        return stages

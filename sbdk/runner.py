@@ -87,10 +87,9 @@ def _run_locked(settings: Settings, plan: RunPlan, reporter: Reporter, report: R
     from sbdk.targets import store_for
 
     store = store_for(settings)
-    if plan.pipelines:
-        # Fail fast on a database held by another program (or a server that is down), before
-        # generating anything. (dbt alone reads the raw tables first, which fails as fast.)
-        store.check()
+    # Fail fast on a database held by another program (or a server that is down, or a missing
+    # adapter), before generating anything.
+    store.check(load=plan.pipelines)
     if plan.pipelines and not plan.incremental and plan.tables is None:
         from sbdk.ops.backup import auto_backup
 

@@ -4,8 +4,8 @@ dlt's `replace` is not atomic on DuckDB (NOTES.md: killed or failed loads left t
 always loads into a brand-new schema `_sbdk_load_<n>`, and the tables users see are views in schema
 `raw` (`raw.raw_users` ...). One DuckDB transaction repoints the views at the new load and records it
 in `_sbdk.raw_tables`; a failed or killed run never reaches that transaction, so the previous tables
-stay whole. Loads no view points at any more are dropped afterwards (and at the start of the next run,
-which cleans up after a crash).
+stay whole. Loads no view points at any more are dropped afterwards (and before the next load, which
+cleans up after a crash).
 """
 
 from __future__ import annotations
@@ -299,8 +299,11 @@ class DuckDBStore:
     def describe(self) -> str:
         return str(self.path)
 
-    def check(self) -> None:
-        ensure_writable(self.path)
+    def check(self, *, load: bool = True) -> None:
+        """Before a load: the file opens for writing (a lock held by another program is named).
+        dbt alone needs no more than the raw tables, which run_dbt reads first."""
+        if load:
+            ensure_writable(self.path)
 
     @contextmanager
     def session(self) -> Iterator[DuckDBSession]:

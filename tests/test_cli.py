@@ -136,29 +136,49 @@ def test_python_dash_m_sbdk(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
+EXIT_SCRIPT = """
+import atexit, os, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+{heavy}
+from sbdk.process import exit_now
+
+class Teardown:
+    def __del__(self):
+        os.write(2, b"teardown")
+
+marker = Teardown()  # freed only by the interpreter's teardown
+pool = ThreadPoolExecutor(1)  # idle, still referenced: stopped by Python's shutdown, not by us
+pool.submit(time.sleep, 0.1)
+atexit.register(lambda: print("atexit ran", end=""))
+sys.stdout.write("buffered, ")
+threading.Thread(target=lambda: (time.sleep(0.5), sys.stdout.write("thread done, "))).start()
+exit_now({code!r})
+print("never")
+"""
+
+
 @pytest.mark.parametrize(
     ("code", "returncode", "stderr"),
-    [(3, 3, ""), (None, 0, ""), ("cannot go on", 1, "cannot go on\n")],
+    [(3, 3, ""), (None, 0, ""), ("cannot go on", 1, "cannot go on\n"), (256 + 4, 4, "")],
 )
 def test_fast_exit_after_dlt_runs_atexit_flushes_and_keeps_the_code(
     tmp_path: Path, code: object, returncode: int, stderr: str
 ) -> None:
-    # sbdk skips the interpreter's slow teardown once dlt or dbt is loaded: what a normal exit
-    # guarantees (threads finish, atexit handlers run, buffered output, the exit code) must still hold.
-    script = textwrap.dedent(
-        f"""
-        import atexit, sys, threading, time
-        import dlt
-        from sbdk.process import exit_now
-        atexit.register(lambda: print("atexit ran", end=""))
-        sys.stdout.write("buffered, ")
-        threading.Thread(target=lambda: (time.sleep(0.5), sys.stdout.write("thread done, "))).start()
-        exit_now({code!r})
-        print("never")
-        """
-    )
+    # Once dlt or dbt is loaded sbdk skips the interpreter's slow teardown (the marker's __del__
+    # never runs); what a normal exit guarantees must still hold: thread pools stop, threads
+    # finish, atexit handlers run, buffered output is written, the exit code is kept.
+    script = EXIT_SCRIPT.format(heavy="import dlt", code=code)
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
     assert result.returncode == returncode
     assert result.stdout == "buffered, thread done, atexit ran"
     assert result.stderr == stderr
+
+
+def test_exit_without_dlt_or_dbt_is_a_normal_exit(tmp_path: Path) -> None:
+    script = EXIT_SCRIPT.format(heavy="", code=3)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 3
+    assert result.stdout == "buffered, thread done, atexit ran"
+    assert result.stderr == "teardown"

@@ -79,6 +79,7 @@ def test_dbt_only_before_any_load_says_to_run_dev(project, cli):
     assert result.exit_code == 5
     assert "The raw tables do not exist yet" in result.stderr
     assert "sbdk dev" in result.stderr
+    assert not db_path(project).exists()  # nothing was created on the way
 
 
 def test_pipeline_dbt_pipeline_dbt_in_one_process_then_another_process_opens_the_file(project_copy):

@@ -84,7 +84,7 @@ def test_history_record_read_last_and_find(tmp_path: Path) -> None:
     assert [r["run_id"] for r in history.last(state, 1)] == ["aaab33334444"]
     first = history.find(state, "aaaa1")
     assert first["status"] == "succeeded"
-    assert first["stages"] == {"generate": 0.1, "load": 0.21, "dbt_parse": 0.9, "dbt": 1.5}
+    assert first["stages"] == {"generate": 0.1, "load": 0.21, "dbt_parse": 0.9, "dbt_build": 0.6}
     assert first["dbt"]["models_passed"] == 1 and first["dbt"]["tests_passed"] == 1
     second = history.find(state, "aaab33334444")
     assert second["status"] == "failed"

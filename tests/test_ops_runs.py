@@ -100,8 +100,10 @@ def test_history_records_a_successful_run(built: Path, cli) -> None:
     assert entry["status"] == "succeeded" and entry["error"] is None
     assert entry["options"]["pipelines"] is True and entry["options"]["dbt"] is True
     assert entry["started_at"] < entry["ended_at"]
-    assert set(entry["stages"]) == {"generate", "load", "dbt_parse", "dbt"}
-    assert 0 < entry["stages"]["dbt_parse"] < entry["stages"]["dbt"]
+    assert list(entry["stages"]) == ["generate", "load", "dbt_parse", "dbt_build"]
+    assert entry["stages"]["dbt_parse"] > 0 and entry["stages"]["dbt_build"] > 0
+    # The stages do not overlap: together they are (nearly) the whole run.
+    assert sum(entry["stages"].values()) <= entry["seconds"]
     assert entry["rows"] == counts(built) == {"raw_users": 200, "raw_events": 1000, "raw_orders": 400}
     dbt = entry["dbt"]
     assert dbt["models_passed"] > 0 and dbt["tests_passed"] > 0
@@ -129,7 +131,7 @@ def test_history_and_json_log_of_a_dbt_failure(copy: Path, cli) -> None:
     assert entry["run_id"] == "dbtfail00001" and entry["status"] == "failed"
     assert entry["error"] is None  # dbt ran; a failing test is a result, not an error
     assert entry["options"]["pipelines"] is False and entry["options"]["select"] == ["stg_users", "no_early_users"]
-    assert set(entry["stages"]) == {"dbt_parse", "dbt"}
+    assert set(entry["stages"]) == {"dbt_parse", "dbt_build"}
     assert entry["rows"] == {"raw_events": 1000, "raw_orders": 400, "raw_users": 200}
     assert entry["dbt"]["models_passed"] == 1 and entry["dbt"]["models_failed"] == 0
     assert entry["dbt"]["tests_failed"] == 1 and entry["dbt"]["tests_passed"] > 0
@@ -156,11 +158,14 @@ def test_history_records_lock_failures(copy: Path) -> None:
 
     with run_lock_held(copy), pytest.raises(LockError):
         run(settings, RunPlan(trigger="watch"), run_id="runlocked001")
-    with database_held(db_path(copy)) as pid, pytest.raises(LockError):
-        run(settings, RunPlan(), run_id="dblocked0001")
+    with database_held(db_path(copy)) as pid:
+        with pytest.raises(LockError):
+            run(settings, RunPlan(), run_id="dblocked0001")
+        with pytest.raises(LockError):  # dbt alone: refused before dbt starts, too
+            run(settings, RunPlan(pipelines=False), run_id="dblocked0002")
 
     by_id = {entry["run_id"]: entry for entry in history.read(copy / ".sbdk")}
-    for run_id in ("runlocked001", "dblocked0001"):
+    for run_id in ("runlocked001", "dblocked0001", "dblocked0002"):
         entry = by_id[run_id]
         assert entry["status"] == "failed"
         assert entry["stages"] == {} and entry["rows"] == {} and entry["dbt"] is None
@@ -168,8 +173,9 @@ def test_history_records_lock_failures(copy: Path) -> None:
     assert by_id["runlocked001"]["trigger"] == "watch"
     assert "another sbdk run" in by_id["runlocked001"]["error"]
     assert "`sbdk start`" in by_id["runlocked001"]["error"]
-    assert "is in use by" in by_id["dblocked0001"]["error"]
-    assert f"(PID {pid})" in by_id["dblocked0001"]["error"]
+    for run_id in ("dblocked0001", "dblocked0002"):
+        assert "is in use by" in by_id[run_id]["error"]
+        assert f"(PID {pid})" in by_id[run_id]["error"]
 
 
 # -- query

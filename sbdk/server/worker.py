@@ -95,16 +95,6 @@ def _failures(report: Any) -> str | None:
     return f"dbt: {len(failed)} failed: {shown}{more}"
 
 
-def _stages(report: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if report.load is not None:
-        out["generate"] = round(report.load.generate_seconds, 3)
-        out["load"] = round(report.load.load_seconds + report.load.swap_seconds, 3)
-    if report.dbt is not None:
-        out["dbt"] = round(report.dbt.seconds, 3)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     config_file, run_id = argv if argv is not None else sys.argv[1:3]
     # The protocol keeps the original stdout; anything else written there, by Python or by a
@@ -143,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             success=report.success,
             error=report.error or _failures(report),
             rows=dict(report.row_counts),
-            stages=_stages(report),
+            stages=report.stage_seconds(),
         )
     except SbdkError as exc:
         result["error"] = INTERRUPTED if _interrupted(exc) else str(exc)
