@@ -8,6 +8,8 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 # Python's default (700, 10, 10) makes the collector run ~750 times while dbt and dlt import and
@@ -19,8 +21,44 @@ GC_THRESHOLD = (10_000, 10, 10)
 _HEAVY_MODULES = ("dbt", "dlt")
 
 
+_single_run = False
+
+
 def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
+
+
+def set_single_run(value: bool = True) -> None:
+    """Whether this process does at most one run, then exits: true for the CLI (`sbdk start`, the
+    one long-lived command that runs dbt in-process, sets it back) and a webhook run's worker."""
+    global _single_run
+    _single_run = value
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """In a single-run process, Python's cyclic garbage collector is off while dbt imports and builds.
+
+    dbt's import and a build allocate a large graph of objects that mostly live on: at 1x the
+    collector ran ~50 times during a build, about 0.5 s of a 7 s `sbdk dev --dbt-only`, and freed
+    almost nothing (peak RSS within 20 MB with it off). Afterwards everything dbt allocated moves
+    straight to the oldest generation (freeze, then unfreeze); left in the young one, the next
+    collection would walk all of it (~0.2 s). A build leaves ~75k objects of garbage there (set by
+    the size of the dbt project, not of the data) that only a full collection frees: fine for a
+    process about to exit, not for a long-lived one (`sbdk start`), which keeps the collector on.
+    """
+    if not _single_run:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def exit_now(code: Any) -> NoReturn:

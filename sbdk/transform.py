@@ -15,6 +15,7 @@ from typing import Any
 from sbdk.config import Settings
 from sbdk.errors import DbtError
 from sbdk.faults import pause_point
+from sbdk.process import collector_paused
 from sbdk.reporting import NULL_REPORTER, DbtReport, NodeResult, Reporter
 
 _PACKAGE_FILES = ("packages.yml", "dependencies.yml")
@@ -136,32 +137,13 @@ def _node_results(result: Any, project_dir: Path) -> tuple[NodeResult, ...]:
     return tuple(nodes)
 
 
-def run_dbt(
-    settings: Settings,
-    command: str = "build",
-    *,
-    select: Sequence[str] = (),
-    fail_fast: bool = False,
-    verbose: bool = False,
-    reporter: Reporter = NULL_REPORTER,
-    require_raw: bool = True,
-) -> DbtReport:
-    """`dbt <command>` on the project, in this process. Never raises for failing models or tests:
-    they are in the report (`success` False); raises DbtError when dbt cannot run at all."""
-    from sbdk.targets import PASSWORD_ENV, dbt_profiles_dir, store_for
-
-    check_project(settings)
-    store = store_for(settings)
-    if require_raw and command in ("build", "run", "test"):
-        present = store.row_counts()
-        if not present:
-            raise DbtError(
-                f"The raw tables do not exist yet in {store.describe()}.",
-                hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
-            )
-    _configure_dbt(settings)
-    started = time.perf_counter()
+def _invoke(
+    settings: Settings, command: str, select: Sequence[str], fail_fast: bool, verbose: bool, progress: _Progress
+) -> Any:
+    """dbtRunner's result for `dbt <command>` (after `dbt deps` when packages are declared and missing)."""
     from dbt.cli.main import dbtRunner
+
+    from sbdk.targets import dbt_profiles_dir
 
     project_dir = settings.paths.dbt_project_dir
     common = [
@@ -180,9 +162,39 @@ def run_dbt(
         args += ["--select", value]
     if fail_fast:
         args.append("--fail-fast")
+    return dbtRunner(callbacks=[progress]).invoke(args)
+
+
+def run_dbt(
+    settings: Settings,
+    command: str = "build",
+    *,
+    select: Sequence[str] = (),
+    fail_fast: bool = False,
+    verbose: bool = False,
+    reporter: Reporter = NULL_REPORTER,
+    require_raw: bool = True,
+) -> DbtReport:
+    """`dbt <command>` on the project, in this process. Never raises for failing models or tests:
+    they are in the report (`success` False); raises DbtError when dbt cannot run at all."""
+    from sbdk.targets import PASSWORD_ENV, store_for
+
+    check_project(settings)
+    store = store_for(settings)
+    if require_raw and command in ("build", "run", "test"):
+        present = store.row_counts()
+        if not present:
+            raise DbtError(
+                f"The raw tables do not exist yet in {store.describe()}.",
+                hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
+            )
+    _configure_dbt(settings)
+    project_dir = settings.paths.dbt_project_dir
     progress = _Progress(reporter, verbose)
+    started = time.perf_counter()
     try:
-        outcome = dbtRunner(callbacks=[progress]).invoke(args)
+        with collector_paused():
+            outcome = _invoke(settings, command, select, fail_fast, verbose, progress)
     finally:
         release_duckdb()
         # A server password lives in the environment only while dbt runs.

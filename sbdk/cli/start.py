@@ -55,9 +55,11 @@ def start(
     from sbdk.cli.progress import RichReporter
     from sbdk.cli.render import console
     from sbdk.errors import UsageError
+    from sbdk.process import set_single_run
     from sbdk.reporting import Reporter
     from sbdk.watch import Scope, Watcher
 
+    set_single_run(False)  # one process, many builds: keep Python's collector on during dbt
     settings = load(ctx, config_file, verbose)
     st = state(ctx)
     verbose, quiet = st.verbose, st.quiet

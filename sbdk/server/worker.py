@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from sbdk.process import exit_now, tune_gc
+    from sbdk.process import exit_now, set_single_run, tune_gc
 
     tune_gc()
+    set_single_run()
     exit_now(main())
