@@ -33,7 +33,6 @@ def _plain(value: Any) -> Any:
 
 def record(state_dir: Path, report: RunReport, *, started_at: datetime, options: dict[str, Any]) -> dict[str, Any]:
     """Append one run to the history; returns the record written."""
-    load = report.load
     dbt = report.dbt
     entry: dict[str, Any] = {
         "run_id": report.run_id,

@@ -428,6 +428,14 @@ def _yaml_selectors(path: Path, area: str) -> list[str]:
     return selectors
 
 
+def _names_in(path: Path, pattern: re.Pattern[str]) -> list[str]:
+    """The names `pattern` finds in a dbt file; none when it cannot be read (deleted, not text)."""
+    try:
+        return pattern.findall(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
 def _folder_selectors(folder: Path, area: str) -> list[str]:
     """Fallback for a properties file that cannot be read: the resources in the same folder."""
     suffixes = {"model": (".sql", ".py"), "seed": (".csv",), "test": (".sql",), "snapshot": (".sql",)}.get(area, ())
@@ -502,10 +510,7 @@ def plan_rebuild(
             if change.deleted:
                 notes.append(f"{relative} removed")
                 continue
-            try:
-                names = _SNAPSHOT_NAME.findall(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
-                names = []
+            names = _names_in(path, _SNAPSHOT_NAME)
             if names:
                 add(*(f"{n}+" for n in names))
             else:
@@ -516,10 +521,7 @@ def plan_rebuild(
             else:
                 add(change.name)
         elif kind == GENERIC_TEST:
-            try:
-                names = _GENERIC_TEST_NAME.findall(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
-                names = []
+            names = _names_in(path, _GENERIC_TEST_NAME)
             if names:
                 add(*(f"test_name:{n}" for n in names))
             else:

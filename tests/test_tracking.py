@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -16,28 +13,7 @@ import pytest
 from conftest import edit_config
 from sbdk.config import load_settings
 from sbdk.tracking import register_project, send_usage_event
-
-
-@contextmanager
-def tracking_server(root: Path) -> Iterator[str]:
-    """The sbdk server of project `root` under a real uvicorn on a free loopback port."""
-    from sbdk.server import create_app
-    from sbdk.server.serving import bind, make_server, url
-
-    sock = bind("127.0.0.1", 0)
-    server = make_server(create_app(load_settings(root / "sbdk_config.json")))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+from tests_support import serve_project
 
 
 def stored(root: Path, sql: str) -> list[tuple]:
@@ -68,7 +44,7 @@ def dead_endpoint() -> str:
 
 
 def test_register_then_send_events_that_the_server_stores(server_project: Path, project: Path) -> None:
-    with tracking_server(server_project) as endpoint:
+    with serve_project(server_project) as endpoint:
         uuid = register_project(endpoint + "/", "demo")
         assert uuid is not None
         settings = tracked_settings(project, endpoint, uuid=uuid)
@@ -90,7 +66,7 @@ def test_register_then_send_events_that_the_server_stores(server_project: Path, 
 
 
 def test_tracking_disabled_sends_nothing(server_project: Path, project: Path) -> None:
-    with tracking_server(server_project) as endpoint:
+    with serve_project(server_project) as endpoint:
         uuid = register_project(endpoint, "demo")
         off = tracked_settings(project, endpoint, enabled=False, uuid=uuid)
         assert load_settings(server_project / "sbdk_config.json").tracking.enabled is False  # the default
@@ -104,7 +80,7 @@ def test_tracking_disabled_sends_nothing(server_project: Path, project: Path) ->
 
 
 def test_an_unknown_uuid_is_refused_by_the_server_and_swallowed(server_project: Path, project: Path) -> None:
-    with tracking_server(server_project) as endpoint:
+    with serve_project(server_project) as endpoint:
         settings = tracked_settings(project, endpoint, uuid="00000000-0000-4000-8000-000000000000")
         thread = send_usage_event(settings, "dev")
         thread.join(30)

@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -34,6 +33,7 @@ from helpers import query
 from sbdk import history
 from sbdk.config import DataVolume, load_settings
 from sbdk.runner import RunPlan, run
+from tests_support import serve_project
 
 SECRET = "s3cret-for-tests-0123456789abcdef"
 RAW_TABLES = frozenset({"raw_users", "raw_events", "raw_orders"})
@@ -385,29 +385,6 @@ def test_bodies_over_25_mb_are_413(hooked, serve):
     nothing_ran(client, hooked)
 
 
-@contextmanager
-def live_server(root: Path) -> Iterator[str]:
-    """The app under a real uvicorn on a free loopback port, in a thread; yields its base URL."""
-    from sbdk.server import create_app
-    from sbdk.server.serving import bind, make_server, url
-
-    sock = bind("127.0.0.1", 0)
-    server = make_server(create_app(load_settings(root / "sbdk_config.json")))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield url(sock)
-    finally:
-        Gate(root).open()
-        server.should_exit = True
-        thread.join(120)
-        sock.close()
-
-
 def raw_request(base: str, head: str, chunks: Iterable[bytes] = ()) -> bytes:
     """Send a raw HTTP/1.1 request; return what the server answered (sending stops when it answers)."""
     host, port = base.removeprefix("http://").split(":")
@@ -437,7 +414,7 @@ def raw_request(base: str, head: str, chunks: Iterable[bytes] = ()) -> bytes:
 
 
 def test_real_server_refuses_oversized_bodies_without_reading_them(hooked):
-    with live_server(hooked) as base:
+    with serve_project(hooked, before_stop=Gate(hooked).open) as base:
         # A declared size over the limit: answered before a single byte of the body is sent.
         declared = raw_request(
             base,
