@@ -7,22 +7,12 @@ import socket
 import threading
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import edit_config
 from sbdk.config import load_settings
 from sbdk.tracking import register_project, send_usage_event
-from tests_support import serve_project
-
-
-def stored(root: Path, sql: str) -> list[tuple]:
-    """Read the server's database (after the server has stopped)."""
-    con = duckdb.connect(str(root / ".sbdk" / "server.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+from tests_support import serve_project, server_db
 
 
 def tracked_settings(root: Path, endpoint: str, *, enabled: bool = True, uuid: str | None = None):
@@ -54,11 +44,11 @@ def test_register_then_send_events_that_the_server_stores(server_project: Path, 
         thread.join(30)
         assert not thread.is_alive()
 
-    assert stored(server_project, "select project from registrations order by registered_at") == [
+    assert server_db(server_project, "select project from registrations order by registered_at") == [
         ("demo",),
         ("demo-again",),
     ]
-    [(who, event, properties)] = stored(server_project, "select uuid, event, properties from usage_events")
+    [(who, event, properties)] = server_db(server_project, "select uuid, event, properties from usage_events")
     assert (who, event) == (uuid, "dev")
     properties = json.loads(properties)
     assert properties["pipelines_only"] is False
@@ -75,8 +65,8 @@ def test_tracking_disabled_sends_nothing(server_project: Path, project: Path) ->
         # Enabled but never registered: nothing to send either.
         assert send_usage_event(tracked_settings(project, endpoint, uuid=None), "dev") is None
 
-    assert stored(server_project, "select count(*) from usage_events") == [(0,)]
-    assert stored(server_project, "select count(*) from registrations") == [(1,)]
+    assert server_db(server_project, "select count(*) from usage_events") == [(0,)]
+    assert server_db(server_project, "select count(*) from registrations") == [(1,)]
 
 
 def test_an_unknown_uuid_is_refused_by_the_server_and_swallowed(server_project: Path, project: Path) -> None:
@@ -86,7 +76,7 @@ def test_an_unknown_uuid_is_refused_by_the_server_and_swallowed(server_project: 
         thread.join(30)
         assert not thread.is_alive()
 
-    assert stored(server_project, "select count(*) from usage_events") == [(0,)]
+    assert server_db(server_project, "select count(*) from usage_events") == [(0,)]
 
 
 @pytest.mark.parametrize("endpoint", ["dead", "file:///etc/passwd", "not a url", "http://"])

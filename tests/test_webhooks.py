@@ -33,7 +33,7 @@ from helpers import query
 from sbdk import history
 from sbdk.config import DataVolume, load_settings
 from sbdk.runner import RunPlan, run
-from tests_support import serve_project
+from tests_support import serve_project, server_db
 
 SECRET = "s3cret-for-tests-0123456789abcdef"
 RAW_TABLES = frozenset({"raw_users", "raw_events", "raw_orders"})
@@ -669,14 +669,6 @@ def served():
         server.kill()
 
 
-def query_server_db(root: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(root / ".sbdk" / "server.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def process_group_is_gone(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -739,7 +731,7 @@ def test_cli_second_signal_interrupts_the_run(hooked, served):
     [recorded] = webhook_runs(hooked)
     assert (recorded["run_id"], recorded["status"]) == (run_id, "failed")
     assert "KeyboardInterrupt" in recorded["error"] or recorded["error"] == "interrupted"
-    [(status, record)] = query_server_db(hooked, f"select status, record from runs where run_id = '{run_id}'")
+    [(status, record)] = server_db(hooked, f"select status, record from runs where run_id = '{run_id}'")
     assert (status, json.loads(record)["error"]) == ("failed", "interrupted: the server was stopped during this run")
     assert process_group_is_gone(server.process.pid) and process_is_gone(gate.pid(1), timeout=0)
 

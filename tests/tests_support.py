@@ -47,3 +47,14 @@ def serve_project(root: Path, before_stop: Callable[[], None] | None = None) -> 
         server.should_exit = True
         thread.join(120)
         sock.close()
+
+
+def server_db(root: Path, sql: str) -> list[tuple]:
+    """Read the server's database, `.sbdk/server.duckdb` (after the server has stopped)."""
+    import duckdb
+
+    con = duckdb.connect(str(root / ".sbdk" / "server.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
