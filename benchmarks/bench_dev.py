@@ -98,20 +98,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="measured rounds per scale, after one warm-up round")
     args = parser.parse_args()
     sbdk = [sys.executable, "-m", "sbdk"]
-    from sbdk.scaffold import InitOptions, init_project
+    from sbdk.ops.scaffold import InitOptions, init_project
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for scale in args.scales:
             sizes = {k: int(v * scale) for k, v in {"users": 10_000, "events": 50_000, "orders": 20_000}.items()}
-            root = init_project(InitOptions(folder=Path(workdir) / f"s{scale:g}", as_of=date(2026, 11, 1), **sizes)).root
-            ref_root = init_project(InitOptions(folder=Path(workdir) / f"r{scale:g}", as_of=date(2026, 11, 1), **sizes)).root
+            root = init_project(
+                InitOptions(folder=Path(workdir) / f"s{scale:g}", as_of=date(2026, 11, 1), **sizes)
+            ).root
+            ref_root = init_project(
+                InitOptions(folder=Path(workdir) / f"r{scale:g}", as_of=date(2026, 11, 1), **sizes)
+            ).root
             reference = [sys.executable, "-c", REFERENCE, str(ref_root), str(scale)]
             # One warm-up round (dbt's first parse, file caches), then rounds that alternate the three
             # commands so that a slow spell of this shared machine hits all of them alike.
             child([*sbdk, "dev"], root)
             child(reference, ref_root)
-            m: dict[str, list] = {k: [] for k in ("dev", "dev_mb", "stages", "dbt_only", "dbt_only_mb", "ref", "ref_mb", "ref_parts")}
+            m: dict[str, list] = {
+                k: [] for k in ("dev", "dev_mb", "stages", "dbt_only", "dbt_only_mb", "ref", "ref_mb", "ref_parts")
+            }
             for _ in range(args.runs):
                 seconds, mb, _ = child([*sbdk, "dev"], root)
                 m["dev"].append(seconds)
@@ -125,14 +131,20 @@ def main() -> None:
                 m["dbt_only"].append(seconds)
                 m["dbt_only_mb"].append(mb)
             rows.append((scale, m))
-            print(f"scale {scale:g}: dev {[round(x, 2) for x in m['dev']]} ref {[round(x, 2) for x in m['ref']]} "
-                  f"--dbt-only {[round(x, 2) for x in m['dbt_only']]} ref dbt {[round(r['dbt'], 2) for r in m['ref_parts']]}",
-                  flush=True)
+            print(
+                f"scale {scale:g}: dev {[round(x, 2) for x in m['dev']]} ref {[round(x, 2) for x in m['ref']]} "
+                f"--dbt-only {[round(x, 2) for x in m['dbt_only']]} ref dbt {[round(r['dbt'], 2) for r in m['ref_parts']]}",
+                flush=True,
+            )
 
-    print(f"\n{'scale':>5} | {'sbdk dev s':>10} {'MB':>6} {'gen':>5} {'load':>5} {'parse':>5} {'dbt':>5} | "
-          f"{'ref s':>6} {'MB':>6} {'ref dbt':>7} | {'dev/ref':>7} | {'--dbt-only':>10} {'MB':>6} {'/ref dbt':>8}")
+    print(
+        f"\n{'scale':>5} | {'sbdk dev s':>10} {'MB':>6} {'gen':>5} {'load':>5} {'parse':>5} {'dbt':>5} | "
+        f"{'ref s':>6} {'MB':>6} {'ref dbt':>7} | {'dev/ref':>7} | {'--dbt-only':>10} {'MB':>6} {'/ref dbt':>8}"
+    )
     for scale, m in rows:
-        stage = {k: median([s.get(k, 0.0) for s in m["stages"]]) for k in ("generate", "load", "dbt_parse", "dbt_build")}
+        stage = {
+            k: median([s.get(k, 0.0) for s in m["stages"]]) for k in ("generate", "load", "dbt_parse", "dbt_build")
+        }
         ref_dbt = [r["dbt"] for r in m["ref_parts"]]
         dev_ratio = median([d / r for d, r in zip(m["dev"], m["ref"])])
         dbt_only_ratio = median([d / r for d, r in zip(m["dbt_only"], ref_dbt)])

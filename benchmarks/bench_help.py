@@ -102,8 +102,10 @@ def main() -> None:
         results = {label: median_ms(argv, args.runs, cwd) for label, argv in cases.items()}
 
     baseline = results["python -c pass"]
-    print(f"median of {args.runs} runs, Python {sys.version.split()[0]}, "
-          f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
+    print(
+        f"median of {args.runs} runs, Python {sys.version.split()[0]}, "
+        f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}"
+    )
     width = max(map(len, results))
     print(f"{'command':<{width}}  {'ms':>7}  {'vs python -c pass':>18}")
     for label, ms in results.items():

@@ -16,22 +16,20 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from pathlib import Path
 
 DEFAULT = {"users": 10_000, "events": 50_000, "orders": 20_000}
 
 COMMON = textwrap.dedent(
-    """
+    f"""
     import json, resource, sys, time
     from datetime import date
     from pathlib import Path
     scale, workdir = float(sys.argv[1]), Path(sys.argv[2])
-    sizes = {k: int(v * scale) for k, v in %r.items()}
+    sizes = {{k: int(v * scale) for k, v in {DEFAULT!r}.items()}}
     as_of = date(2026, 11, 1)
     def peak_mb():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     """
-    % DEFAULT
 )
 
 GENERATE = COMMON + textwrap.dedent(
@@ -52,9 +50,9 @@ GENERATE = COMMON + textwrap.dedent(
 
 LOAD = COMMON + textwrap.dedent(
     """
-    from sbdk.config import DataVolume, load_settings
+    from sbdk.settings import DataVolume, load_settings
     from sbdk.pipelines.load import load
-    from sbdk.scaffold import InitOptions, init_project
+    from sbdk.ops.scaffold import InitOptions, init_project
     root = init_project(InitOptions(folder=workdir / "proj", as_of=as_of, **sizes)).root
     settings = load_settings(root / "sbdk_config.json")
     import dlt  # import cost is not loading cost
@@ -103,8 +101,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
     args = parser.parse_args()
-    print(f"{'scale':>5} {'rows':>10} | {'gen s':>7} {'gen rows/s':>12} {'gen MB':>7} | "
-          f"{'load s':>7} {'load rows/s':>12} {'load MB':>8} | {'direct s':>8} {'direct MB':>9} | {'load/direct':>11}")
+    print(
+        f"{'scale':>5} {'rows':>10} | {'gen s':>7} {'gen rows/s':>12} {'gen MB':>7} | "
+        f"{'load s':>7} {'load rows/s':>12} {'load MB':>8} | {'direct s':>8} {'direct MB':>9} | {'load/direct':>11}"
+    )
     for scale in args.scales:
         gen, load, direct = measure(GENERATE, scale), measure(LOAD, scale), measure(DIRECT, scale)
         print(

@@ -27,9 +27,9 @@ from pathlib import Path
 
 
 def build(parent: Path, scale: float) -> Path:
-    from sbdk.config import DEFAULTS, load_settings
-    from sbdk.runner import RunPlan, run
-    from sbdk.scaffold import InitOptions, init_project
+    from sbdk.ops.scaffold import InitOptions, init_project
+    from sbdk.run.runner import RunPlan, run
+    from sbdk.settings import DEFAULTS, load_settings
 
     sizes = {name: round(n * scale) for name, n in DEFAULTS["data_volume"].items()}
     root = init_project(InitOptions(folder=parent / "bench", as_of=date(2026, 11, 1), **sizes)).root
@@ -60,7 +60,7 @@ def cold(root: Path, model: Path, runs: int) -> list[float]:
 
 
 def warm(root: Path, model: Path, runs: int, debounce: float) -> tuple[list[float], list[float], int]:
-    from sbdk.config import load_settings
+    from sbdk.settings import load_settings
     from sbdk.watch import Recorder, Watcher
 
     recorder = Recorder()
@@ -107,12 +107,18 @@ def main() -> None:
         warm_times, warm_runs, nodes = warm(root, model, args.runs, args.debounce / 1000)
 
     cold_s, warm_s, run_s = (statistics.median(t) for t in (cold_times, warm_times, warm_runs))
-    print(f"median of {args.runs} saves of {args.model}.sql ({nodes} dbt nodes: the model and its tests), "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"cold  sbdk dev --dbt-only --select {args.model}+   {cold_s:6.2f} s   "
-          f"(each: {', '.join(f'{t:.2f}' for t in cold_times)})")
-    print(f"warm  sbdk start, save -> rebuilt              {warm_s:6.2f} s   "
-          f"(each: {', '.join(f'{t:.2f}' for t in warm_times)}; debounce {args.debounce} ms included)")
+    print(
+        f"median of {args.runs} saves of {args.model}.sql ({nodes} dbt nodes: the model and its tests), "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"cold  sbdk dev --dbt-only --select {args.model}+   {cold_s:6.2f} s   "
+        f"(each: {', '.join(f'{t:.2f}' for t in cold_times)})"
+    )
+    print(
+        f"warm  sbdk start, save -> rebuilt              {warm_s:6.2f} s   "
+        f"(each: {', '.join(f'{t:.2f}' for t in warm_times)}; debounce {args.debounce} ms included)"
+    )
     print(f"      of which the run itself                  {run_s:6.2f} s")
     print(f"ratio cold / warm: {cold_s / warm_s:.1f}x  (target: at least 3x)")
 

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,7 +114,7 @@ def report(name: str, latencies: list[float], statuses: Counter, wall: float, re
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
     print(
         f"{name:<5} {requests} requests in {wall:.2f}s = {len(latencies) / wall:,.0f} req/s; latency ms "
@@ -147,8 +146,8 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from sbdk import history
-    from sbdk.scaffold import InitOptions, init_project
+    from sbdk.ops.scaffold import InitOptions, init_project
+    from sbdk.run import history
 
     with tempfile.TemporaryDirectory() as folder:
         root = init_project(

@@ -9,10 +9,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from typer.testing import CliRunner
 
 from sbdk.cli.app import app
-from sbdk.scaffold import InitOptions, init_project
+from sbdk.ops.scaffold import InitOptions, init_project
+
+# CI (CI=true) runs every property test on the same derandomized examples, so a run never fails by
+# chance; locally the default profile keeps exploring new examples.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 # Small volumes keep each real dlt + dbt run to a few seconds.
 SMALL = {"users": 200, "events": 1_000, "orders": 400}

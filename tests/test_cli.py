@@ -140,7 +140,7 @@ EXIT_SCRIPT = """
 import atexit, os, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 {heavy}
-from sbdk.process import exit_now
+from sbdk.run.process import exit_now
 
 class Teardown:
     def __del__(self):

@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import edit_config
-from sbdk.config import MAX_ROWS_PER_TABLE, load_settings
+
 from sbdk.errors import ConfigError, ExitCode, ProjectNotFoundError
+from sbdk.settings import MAX_ROWS_PER_TABLE, load_settings
 
 
 def plain(output: str) -> str:
@@ -46,17 +46,13 @@ def test_malformed_json_names_line_and_column(project: Path) -> None:
     error = config_error(project)
 
     assert error.exit_code == ExitCode.CONFIG == 3
-    assert error.message == (
-        "sbdk_config.json is not valid JSON: Expecting ',' delimiter at line 4, column 3."
-    )
+    assert error.message == ("sbdk_config.json is not valid JSON: Expecting ',' delimiter at line 4, column 3.")
 
 
 def test_json_that_is_not_an_object_is_refused(project: Path) -> None:
     (project / "sbdk_config.json").write_text("[1, 2]\n")
 
-    assert config_error(project).message == (
-        "sbdk_config.json must hold a JSON object ({...}), not list."
-    )
+    assert config_error(project).message == ("sbdk_config.json must hold a JSON object ({...}), not list.")
 
 
 def test_wrong_type_is_named_with_its_key_and_value(project: Path) -> None:
@@ -78,9 +74,7 @@ def test_a_bad_users_value_is_reported_once_not_as_zero_users(project: Path, bad
 def test_negative_volume_is_refused(project: Path) -> None:
     edit_config(project, data_volume=volume(orders=-5))
 
-    assert config_error(project).message.endswith(
-        "data_volume.orders must be at least 0, got -5."
-    )
+    assert config_error(project).message.endswith("data_volume.orders must be at least 0, got -5.")
 
 
 def test_volume_above_the_cap_names_the_cap(project: Path) -> None:
@@ -138,9 +132,7 @@ def test_unknown_keys_warn_but_do_not_fail(project: Path) -> None:
     )
 
 
-def test_unknown_key_from_the_environment_names_the_variable(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unknown_key_from_the_environment_names_the_variable(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SBDK_COLOUR", "blue")
 
     assert load_settings(project / "sbdk_config.json").warnings == (
@@ -148,9 +140,7 @@ def test_unknown_key_from_the_environment_names_the_variable(
     )
 
 
-def test_layers_defaults_then_file_then_dotenv_then_environment(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_layers_defaults_then_file_then_dotenv_then_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = project / "sbdk_config.json"
     # The file sets only users: events and orders fall back to the built-in defaults.
     edit_config(project, data_volume={"users": 100})
@@ -167,9 +157,7 @@ def test_layers_defaults_then_file_then_dotenv_then_environment(
     assert settings.seed == 7
 
 
-def test_loading_does_not_export_dotenv_into_the_environment(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_loading_does_not_export_dotenv_into_the_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (project / ".env").write_text("SBDK_SEED=7\n")
 
     load_settings(project / "sbdk_config.json")
@@ -177,17 +165,15 @@ def test_loading_does_not_export_dotenv_into_the_environment(
     assert "SBDK_SEED" not in os.environ
 
 
-def test_bad_environment_value_names_the_variable(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bad_environment_value_names_the_variable(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SBDK_TARGET", "qa")
 
-    assert config_error(project).message.endswith("SBDK_TARGET must be one of dev (the targets declared under \"targets\"), got 'qa'.")
+    assert config_error(project).message.endswith(
+        "SBDK_TARGET must be one of dev (the targets declared under \"targets\"), got 'qa'."
+    )
 
 
-def test_bad_nested_environment_value_names_the_variable(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bad_nested_environment_value_names_the_variable(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SBDK_DATA_VOLUME__USERS", "60000000")
 
     assert config_error(project).message.endswith(
@@ -195,15 +181,11 @@ def test_bad_nested_environment_value_names_the_variable(
     )
 
 
-def test_a_file_value_is_not_blamed_on_an_unrelated_variable(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_file_value_is_not_blamed_on_an_unrelated_variable(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     edit_config(project, data_volume=volume(events="lots"))
     monkeypatch.setenv("SBDK_DATA_VOLUME__USERS", "5")
 
-    assert config_error(project).message.endswith(
-        "data_volume.events must be a whole number, got 'lots'."
-    )
+    assert config_error(project).message.endswith("data_volume.events must be a whole number, got 'lots'.")
 
 
 def test_malformed_dotenv_line_is_reported(project: Path) -> None:
@@ -242,8 +224,7 @@ def test_duckdb_path_outside_the_project_is_refused(project: Path, outside: str)
     edit_config(project, duckdb_path=outside)
 
     assert config_error(project).message.endswith(
-        f"duckdb_path = {outside!r} points outside the project folder {project}; "
-        "sbdk only writes inside its project."
+        f"duckdb_path = {outside!r} points outside the project folder {project}; sbdk only writes inside its project."
     )
 
 
@@ -256,9 +237,7 @@ def test_dbt_path_outside_the_project_is_refused(project: Path) -> None:
 def test_duckdb_path_pointing_at_a_folder_is_refused(project: Path) -> None:
     edit_config(project, duckdb_path="data")
 
-    assert config_error(project).message.endswith(
-        f"duckdb_path points at a folder ({project / 'data'}), not a file."
-    )
+    assert config_error(project).message.endswith(f"duckdb_path points at a folder ({project / 'data'}), not a file.")
 
 
 def test_secret_in_the_config_file_is_refused(project: Path) -> None:
@@ -414,7 +393,6 @@ def test_verbose_shows_the_traceback(tmp_path: Path, cli, args: list[str]) -> No
     assert "Traceback (most recent call last):" in output
     assert "sbdk.errors.ProjectNotFoundError" in output
     assert "this is not an sbdk project." in output
-
 
 
 def test_secrets_are_taken_verbatim_not_parsed(project: Path, monkeypatch) -> None:

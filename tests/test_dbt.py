@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import MARTS, db_path, mart_checksums, query, raw_checksums
-from sbdk.config import load_settings
-from sbdk.runner import RunPlan, run
+
+from sbdk.run.runner import RunPlan, run
+from sbdk.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -66,9 +66,7 @@ def test_sql_error_names_the_model_and_keeps_previous_marts(project_copy, cli):
 
 
 def test_failing_data_test_exits_non_zero_and_names_it(project_copy, cli):
-    (project_copy / "dbt" / "tests" / "assert_no_users_at_all.sql").write_text(
-        "select * from {{ ref('stg_users') }}\n"
-    )
+    (project_copy / "dbt" / "tests" / "assert_no_users_at_all.sql").write_text("select * from {{ ref('stg_users') }}\n")
     result = cli("dev", "--dbt-only", cwd=project_copy)
     assert result.exit_code == 1
     assert "test assert_no_users_at_all fail" in result.stdout
@@ -89,7 +87,11 @@ def test_pipeline_dbt_pipeline_dbt_in_one_process_then_another_process_opens_the
         assert report.success, report.dbt.failures
         assert report.row_counts["raw_users"] == 200
     probe = subprocess.run(
-        [sys.executable, "-c", f"import duckdb; c = duckdb.connect({str(db_path(project_copy))!r}); print(c.execute('select count(*) from main.user_metrics').fetchone()[0])"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb; c = duckdb.connect({str(db_path(project_copy))!r}); print(c.execute('select count(*) from main.user_metrics').fetchone()[0])",
+        ],
         capture_output=True,
         text=True,
     )

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests_support import SMALL
 from typer.testing import CliRunner
 
 from sbdk.cli.app import app
-from sbdk.scaffold import InitOptions, init_project
-from tests_support import SMALL
+from sbdk.ops.scaffold import InitOptions, init_project
 
 junk = st.one_of(
     st.none(),
@@ -26,7 +26,17 @@ junk = st.one_of(
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
 )
 paths = st.sampled_from(
-    ["data/dev.duckdb", "../outside.duckdb", "/tmp/elsewhere.duckdb", "data", "~/x.duckdb", "", "a\x00b", "dbt", "pipelines"]
+    [
+        "data/dev.duckdb",
+        "../outside.duckdb",
+        "/tmp/elsewhere.duckdb",
+        "data",
+        "~/x.duckdb",
+        "",
+        "a\x00b",
+        "dbt",
+        "pipelines",
+    ]
 )
 config_values = st.fixed_dictionaries(
     {},
@@ -41,7 +51,7 @@ config_values = st.fixed_dictionaries(
         "as_of": st.one_of(st.sampled_from(["2026-01-01", "2999-01-01", "yesterday"]), junk),
         "data_volume": st.one_of(
             junk,
-            st.fixed_dictionaries({}, optional={k: junk for k in ("users", "events", "orders")}),
+            st.fixed_dictionaries({}, optional=dict.fromkeys(("users", "events", "orders"), junk)),
         ),
         "tracking": junk,
         "webhooks": junk,
@@ -50,7 +60,9 @@ config_values = st.fixed_dictionaries(
     },
 )
 env_overrides = st.dictionaries(
-    st.sampled_from(["SBDK_DATA_VOLUME__USERS", "SBDK_SEED", "SBDK_TARGET", "SBDK_DUCKDB_PATH", "SBDK_DATA_VOLUME", "SBDK_AS_OF"]),
+    st.sampled_from(
+        ["SBDK_DATA_VOLUME__USERS", "SBDK_SEED", "SBDK_TARGET", "SBDK_DUCKDB_PATH", "SBDK_DATA_VOLUME", "SBDK_AS_OF"]
+    ),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
     max_size=3,
 )

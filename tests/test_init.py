@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sbdk.config import load_settings
 from sbdk.errors import UsageError
-from sbdk.scaffold import InitOptions, init_project, validate_name
+from sbdk.ops.scaffold import InitOptions, init_project, validate_name
+from sbdk.settings import load_settings
 
 LAYOUT = (
     "sbdk_config.json",
@@ -182,9 +182,7 @@ def test_no_input_never_prompts_even_on_a_terminal(tmp_path: Path, cli, fake_tty
     ("name", "suggestion"),
     [("my-proj", "my_proj"), ("1proj", "p_1proj"), ("my proj", "my_proj"), ("shop.v2", "shop_v2")],
 )
-def test_names_dbt_would_reject_are_refused_with_a_suggestion(
-    tmp_path: Path, cli, name: str, suggestion: str
-) -> None:
+def test_names_dbt_would_reject_are_refused_with_a_suggestion(tmp_path: Path, cli, name: str, suggestion: str) -> None:
     result = cli("init", name, cwd=tmp_path)
 
     assert result.exit_code == 2
@@ -289,9 +287,7 @@ def test_bad_volumes_are_refused_before_writing(tmp_path: Path, cli, args, messa
     assert tree(tmp_path) == set()
 
 
-def test_init_writes_only_inside_the_new_folder(
-    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_init_writes_only_inside_the_new_folder(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     home, cwd = tmp_path / "home", tmp_path / "cwd"
     home.mkdir()
     cwd.mkdir()

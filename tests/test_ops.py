@@ -14,15 +14,16 @@ from pathlib import Path
 import duckdb
 import pytest
 import typer
-
 from conftest import edit_config
-from sbdk import history
-from sbdk.config import load_settings
+
 from sbdk.errors import UsageError
 from sbdk.ops import backup as backups
 from sbdk.ops.query import StatementBuffer, json_value, refuse_writes
-from sbdk.reporting import DbtReport, LoadReport, NodeResult, Reporter, RunReport, TableLoad
-from sbdk.runlog import RunLogReporter, find_log, log_path
+from sbdk.run import history
+from sbdk.run.reporters import Reporter
+from sbdk.run.results import DbtReport, LoadReport, NodeResult, RunReport, TableLoad
+from sbdk.run.runlog import RunLogReporter, find_log, log_path
+from sbdk.settings import load_settings
 
 OPS_COMMANDS = ("history", "query", "doctor", "backup", "restore")
 
@@ -64,7 +65,9 @@ def test_history_record_read_last_and_find(tmp_path: Path) -> None:
         run_id="aaaa11112222",
         trigger="sbdk dev",
         load=LoadReport((TableLoad("raw_users", 5, 0.1),), "replace", 0.1, 0.2, 0.01),
-        dbt=DbtReport("build", True, (node("stg_users", "model", "success"), node("t1", "test", "pass")), 1.5, parse_seconds=0.9),
+        dbt=DbtReport(
+            "build", True, (node("stg_users", "model", "success"), node("t1", "test", "pass")), 1.5, parse_seconds=0.9
+        ),
         row_counts={"raw_users": 5},
         seconds=2.0,
     )
@@ -283,7 +286,7 @@ def test_run_log_records_an_exception_leaving_the_block_as_a_failed_run(tmp_path
     lines = path.read_text().splitlines()
     assert len(lines) == 4
     assert " INFO    run=r1 stage=run run_started" in lines[0]
-    assert "stage=load stage_started detail=\"3 rows\"" in lines[1]
+    assert 'stage=load stage_started detail="3 rows"' in lines[1]
     assert "stage=load stage_finished duration=" in lines[2]
     assert "ERROR   run=r1 stage=run run_finished" in lines[3]
     assert "status=failed duration=" in lines[3] and lines[3].endswith('error="boom happened"')
@@ -486,7 +489,7 @@ def test_restore_without_yes_and_without_a_terminal_is_refused(project: Path, cl
 
 
 def test_backup_and_restore_wait_their_turn_behind_a_run(project: Path, cli) -> None:
-    from sbdk.lock import run_lock
+    from sbdk.run.lock import run_lock
 
     fake_db(project)
     assert cli("backup", str(project / "b.duckdb"), cwd=project).exit_code == 0

@@ -18,14 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from helpers import checksum, counts, db_path, query, raw_checksums
-from sbdk import history
-from sbdk.config import load_settings
+
 from sbdk.errors import LockError
-from sbdk.reporting import Reporter
-from sbdk.runlog import RunLogReporter, log_path
-from sbdk.runner import RunPlan, run
+from sbdk.run import history
+from sbdk.run.reporters import Reporter
+from sbdk.run.runlog import RunLogReporter, log_path
+from sbdk.run.runner import RunPlan, run
+from sbdk.settings import load_settings
 
 pytestmark = pytest.mark.slow
 MARTS = {"user_metrics": "user_id", "daily_kpis": "activity_date"}
@@ -123,7 +123,9 @@ def test_history_and_json_log_of_a_dbt_failure(copy: Path, cli) -> None:
     path = log_path(settings, "dbtfail00001")
 
     with RunLogReporter(Reporter(), path, "json", "dbtfail00001") as reporter:
-        report = run(settings, RunPlan(pipelines=False, select=("stg_users", "no_early_users")), reporter, run_id="dbtfail00001")
+        report = run(
+            settings, RunPlan(pipelines=False, select=("stg_users", "no_early_users")), reporter, run_id="dbtfail00001"
+        )
         reporter.finish(report)
 
     assert not report.success
@@ -200,9 +202,7 @@ def test_query_returns_the_rows_in_every_format(built: Path, cli) -> None:
     assert rows[0] == ["user_id", "email", "signup_at", "country"]
     assert rows[1:] == [[str(u), e, s.isoformat(), c] for u, e, s, c in expected]
     records = json.loads(as_json.stdout)
-    assert records == [
-        {"user_id": u, "email": e, "signup_at": s.isoformat(), "country": c} for u, e, s, c in expected
-    ]
+    assert records == [{"user_id": u, "email": e, "signup_at": s.isoformat(), "country": c} for u, e, s, c in expected]
     total = cli("query", "select count(*) as n from main.user_metrics", "-f", "json", cwd=built)
     assert json.loads(total.stdout) == [{"n": 200}]
 
@@ -355,7 +355,9 @@ def test_backup_then_damage_then_restore_gives_identical_data(copy: Path, cli, m
     assert data_checksums(copy) == before
     (saved,) = (copy / "backups").glob("*-before-restore.duckdb")
     assert f"saved as backups/{saved.name}" in plain(restored.stdout)
-    assert duckdb.connect(str(saved), read_only=True).execute("select count(*) from raw.raw_orders").fetchone() == (200,)
+    assert duckdb.connect(str(saved), read_only=True).execute("select count(*) from raw.raw_orders").fetchone() == (
+        200,
+    )
     kinds = [b["kind"] for b in json.loads(cli("backup", "--list", "--json", cwd=copy).stdout)]
     assert kinds == ["manual", "before-restore"]
 

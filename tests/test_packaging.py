@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
@@ -72,7 +72,7 @@ def test_init_works_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> Non
     zipfile.ZipFile(wheel).extractall(site)
     code = (
         "import sys, sbdk, pathlib\n"
-        "from sbdk.scaffold import InitOptions, init_project, templates_dir\n"
+        "from sbdk.ops.scaffold import InitOptions, init_project, templates_dir\n"
         "print(sbdk.__file__)\n"
         "print(templates_dir())\n"
         "init_project(InitOptions(folder=pathlib.Path(sys.argv[1])))\n"

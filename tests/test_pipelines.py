@@ -8,11 +8,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from helpers import KEYS, counts, query, raw_checksums
-from sbdk.config import DataVolume, load_settings
+
 from sbdk.errors import PipelineError
 from sbdk.pipelines.load import load
+from sbdk.settings import DataVolume, load_settings
 
 
 def run_load(root: Path, **kwargs):
@@ -79,7 +79,9 @@ def test_incremental_appends_only_new_later_rows(project):
     for table, key in KEYS.items():
         assert query(project, f"select count(distinct {key}) from raw.{table}")[0][0] == after[table]
     assert query(project, "select min(occurred_at) from raw.raw_events where event_id > 1000")[0][0] > newest_event
-    orphans = query(project, "select count(*) from raw.raw_orders where user_id not in (select user_id from raw.raw_users)")
+    orphans = query(
+        project, "select count(*) from raw.raw_orders where user_id not in (select user_id from raw.raw_users)"
+    )
     assert orphans == [(0,)]
 
 
@@ -114,8 +116,7 @@ def test_generator_failing_after_first_batch_leaves_tables_byte_identical(projec
 
 def test_a_new_pipeline_file_becomes_a_raw_table(project):
     (project / "pipelines" / "visits.py").write_text(
-        "def generate(ctx):\n"
-        "    yield [{'visit_id': i, 'page': '/'} for i in range(ctx.volume.users)]\n"
+        "def generate(ctx):\n    yield [{'visit_id': i, 'page': '/'} for i in range(ctx.volume.users)]\n"
     )
     report = run_load(project)
     assert "raw_visits" in {t.table for t in report.tables}
@@ -155,7 +156,11 @@ def test_cli_rejects_negative_scale(project, cli):
 def test_database_held_by_another_program_fails_before_generating(project, cli):
     db = project / "data" / "dev.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('ready', flush=True); sys.stdin.read()"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('ready', flush=True); sys.stdin.read()",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -166,7 +171,7 @@ def test_database_held_by_another_program_fails_before_generating(project, cli):
     finally:
         holder.communicate("")
     assert result.exit_code == 6
-    assert f"is in use by" in result.stderr and f"PID {holder.pid}" in result.stderr
+    assert "is in use by" in result.stderr and f"PID {holder.pid}" in result.stderr
     assert "duckdb -readonly" in result.stderr
     assert not (project / ".sbdk" / "dlt" / "sbdk").exists() or "generate" not in result.stdout
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests_support import SMALL
 
 pytestmark = pytest.mark.slow
@@ -62,7 +61,11 @@ def server():
     )  # fmt: skip
     port = _free_port()
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     import psycopg2
 
     con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=PASSWORD, dbname="postgres")
@@ -120,7 +123,12 @@ def _sbdk(root: Path, *args: str, **extra_env: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SBDK")}
     env.update(extra_env)
     return subprocess.Popen(
-        [sys.executable, "-m", "sbdk", *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "sbdk", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -209,7 +217,7 @@ def test_unknown_target_names_the_known_ones(project, cli):
 
 def test_missing_driver_names_the_extra(monkeypatch):
     from sbdk.errors import UsageError
-    from sbdk.postgres import require_driver
+    from sbdk.stores.postgres import require_driver
 
     monkeypatch.setitem(sys.modules, "psycopg2", None)
     with pytest.raises(UsageError) as info:

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from sbdk import process
+from sbdk.run import process
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import counts, mart_checksums, query, raw_checksums
-
 
 
 def sbdk(root: Path, *args: str, pause_at: str | None = None, marker: Path | None = None, seconds: float = 60):
@@ -50,7 +48,7 @@ def test_second_run_fails_at_once_naming_the_first(project_copy, tmp_path):
     first = sbdk(project_copy, "dev", "--pipelines-only", pause_at="generate", marker=marker)
     try:
         wait_for(marker, first)
-        code, out, err = finish(sbdk(project_copy, "dev", "--pipelines-only"))
+        code, _out, err = finish(sbdk(project_copy, "dev", "--pipelines-only"))
     finally:
         first.kill()
         first.wait()
@@ -87,7 +85,9 @@ def test_sigkill_while_loading_keeps_previous_tables_and_next_run_succeeds(proje
     assert f"Took over the run lock left by pid {victim.pid}" in out
     assert raw_checksums(project_copy) != before
     assert counts(project_copy) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
-    leftovers = query(project_copy, "select count(*) from information_schema.schemata where schema_name like '_sbdk_load_%'")
+    leftovers = query(
+        project_copy, "select count(*) from information_schema.schemata where schema_name like '_sbdk_load_%'"
+    )
     assert leftovers == [(1,)]
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from helpers import checksum, counts, db_path, query
-from sbdk.config import load_settings
+
+from sbdk.settings import load_settings
 from sbdk.watch import (
     CONFIG,
     Change,
@@ -327,7 +327,7 @@ def test_an_invalid_config_is_reported_and_the_last_good_one_kept(live):
     _, _, (error,) = live.recorder.wait_for("settings_invalid", after=start)
     assert "seed" in str(error)
     sentinel = dbt_file(live.root, "models/marts/funnel.sql")
-    rebuild, report = live.rebuild(lambda: append(sentinel, "-- with the last good settings"))
+    _rebuild, report = live.rebuild(lambda: append(sentinel, "-- with the last good settings"))
     assert report.success and models(report) == {"funnel"}
     assert live.watcher.settings.seed == 42
 

@@ -1,4 +1,4 @@
-"""Tracking, client side (sbdk.tracking) against the real app under uvicorn on a loopback port."""
+"""Tracking, client side (sbdk.ops.tracking) against the real app under uvicorn on a loopback port."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import edit_config
-from sbdk.config import load_settings
-from sbdk.tracking import register_project, send_usage_event
 from tests_support import serve_project, server_db
+
+from sbdk.ops.tracking import register_project, send_usage_event
+from sbdk.settings import load_settings
 
 
 def tracked_settings(root: Path, endpoint: str, *, enabled: bool = True, uuid: str | None = None):
@@ -94,7 +94,7 @@ def test_an_endpoint_that_never_answers_is_given_up(project: Path) -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()  # accepts connections (the kernel does), never answers
-        url = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         settings = tracked_settings(project, url, uuid="00000000-0000-4000-8000-000000000000")
 
         thread = send_usage_event(settings, "dev")

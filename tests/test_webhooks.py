@@ -1,5 +1,5 @@
 """`sbdk webhooks`: the real app (TestClient, and uvicorn on a loopback port), real HMAC signatures
-computed here, a real project and real runs through sbdk.runner at a small volume.
+computed here, a real project and real runs through sbdk.run.runner at a small volume.
 
 A test-only pipeline (pipelines/gate.py) holds each run at a gate that the test opens, fails or
 leaves shut by creating files in <project>/gate/, so "during a run" is a state, not a timing.
@@ -26,14 +26,14 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-
 from conftest import edit_config
+from fastapi.testclient import TestClient
 from helpers import query
-from sbdk import history
-from sbdk.config import DataVolume, load_settings
-from sbdk.runner import RunPlan, run
 from tests_support import serve_project, server_db
+
+from sbdk.run import history
+from sbdk.run.runner import RunPlan, run
+from sbdk.settings import DataVolume, load_settings
 
 SECRET = "s3cret-for-tests-0123456789abcdef"
 RAW_TABLES = frozenset({"raw_users", "raw_events", "raw_orders"})
@@ -265,7 +265,7 @@ def test_a_failed_run_reports_its_error_text(hooked, serve):
 
 
 def test_a_run_waits_for_the_project_lock_held_by_sbdk_dev(hooked, serve, caplog):
-    from sbdk.lock import run_lock
+    from sbdk.run.lock import run_lock
 
     caplog.set_level(logging.INFO, logger="sbdk.server")
     gate = Gate(hooked)
@@ -555,9 +555,10 @@ def test_cors_only_for_configured_origins(project, serve):
     assert allowed.headers["access-control-allow-origin"] == "https://dash.example"
     other = client.options("/track/usage", headers={**preflight, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
-    assert client.get("/health", headers={"Origin": "https://dash.example"}).headers[
-        "access-control-allow-origin"
-    ] == "https://dash.example"
+    assert (
+        client.get("/health", headers={"Origin": "https://dash.example"}).headers["access-control-allow-origin"]
+        == "https://dash.example"
+    )
 
 
 def test_the_secret_is_never_logged_or_returned(hooked, serve, caplog):
@@ -581,8 +582,10 @@ def test_the_secret_is_never_logged_or_returned(hooked, serve, caplog):
 
 
 def test_importing_the_server_package_imports_no_web_framework() -> None:
-    code = "import sys, sbdk.server, sbdk.server.app, sbdk.cli.webhooks, sbdk.tracking; " \
+    code = (
+        "import sys, sbdk.server, sbdk.server.app, sbdk.cli.webhooks, sbdk.ops.tracking; "
         "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from sbdk.config import load_settings
-from sbdk.runner import RunPlan, run
-from sbdk.scaffold import InitOptions, init_project
+from sbdk.ops.scaffold import InitOptions, init_project
+from sbdk.run.runner import RunPlan, run
+from sbdk.settings import load_settings
 
 SMALL = {"users": 200, "events": 1_000, "orders": 400}
 

@@ -86,7 +86,7 @@ app.command("restore")(backup.restore)
 
 
 def main() -> None:
-    from sbdk.process import exit_now, set_single_run, tune_gc
+    from sbdk.run.process import exit_now, set_single_run, tune_gc
 
     tune_gc()
     set_single_run()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from sbdk.cli.options import ConfigFileOpt, JsonOpt, VerboseOpt, WaitOpt, load, state
+from sbdk.paths import shown, user_path
 
 
 def backup(
     ctx: typer.Context,
     path: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Argument(
             help="File (or folder) to write; default: backups/<db>-<UTC time>.duckdb in the project.",
             show_default=False,
@@ -49,15 +50,17 @@ def backup(
         print(json.dumps({"path": str(result.path), "bytes": result.bytes, "tables": result.tables}))
     elif not quiet:
         console.print(
-            f"Backed up {_shown(settings.paths.duckdb_path, settings)} to [bold]{_shown(result.path, settings)}[/] "
+            f"Backed up {shown(settings.paths.duckdb_path, settings.paths.root)} to [bold]{shown(result.path, settings.paths.root)}[/] "
             f"({_size(result.bytes)}; {_tables(result.tables)})."
         )
-        console.print(f"[dim]Put it back with: sbdk restore {_shown(result.path, settings)}[/]")
+        console.print(f"[dim]Put it back with: sbdk restore {shown(result.path, settings.paths.root)}[/]")
 
 
 def restore(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="The backup to put back (see `sbdk backup --list`).", show_default=False)],
+    path: Annotated[
+        Path, typer.Argument(help="The backup to put back (see `sbdk backup --list`).", show_default=False)
+    ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     wait: WaitOpt = False,
     config_file: ConfigFileOpt = None,
@@ -76,7 +79,7 @@ def restore(
     settings = load(ctx, config_file, verbose)
     quiet = state(ctx).quiet
     db = settings.paths.duckdb_path
-    incoming = ops.inspect(path.expanduser().absolute())
+    incoming = ops.inspect(user_path(path).absolute())
     if not yes:
         if not _can_prompt():
             raise UsageError(
@@ -87,13 +90,13 @@ def restore(
             current = _tables(ops.inspect(db)) if db.is_file() else "no file yet"
         except SbdkError as exc:
             current = f"cannot be read: {exc.message}"
-        console.print(f"Current database {_shown(db, settings)}: {current}.")
-        console.print(f"Backup {_shown(path.absolute(), settings)}: {_tables(incoming)}.")
+        console.print(f"Current database {shown(db, settings.paths.root)}: {current}.")
+        console.print(f"Backup {shown(path.absolute(), settings.paths.root)}: {_tables(incoming)}.")
         if not typer.confirm("Replace the current database with the backup (it is saved to backups/ first)?"):
             console.print("Nothing restored.")
             raise typer.Exit(1)
 
-    from sbdk.reporting import Reporter
+    from sbdk.run.reporters import Reporter
 
     class _Reporter(Reporter):
         def warn(self, message: str) -> None:
@@ -102,21 +105,16 @@ def restore(
     result = ops.restore(settings, path, wait=wait, reporter=_Reporter())
     if not quiet:
         console.print(
-            f"Restored {_shown(result.source, settings)} to {_shown(result.target, settings)} ({_tables(result.tables)})."
+            f"Restored {shown(result.source, settings.paths.root)} to {shown(result.target, settings.paths.root)} ({_tables(result.tables)})."
         )
         if result.saved_current:
-            console.print(f"[dim]The replaced database was saved as {_shown(result.saved_current, settings)}.[/]")
+            console.print(
+                f"[dim]The replaced database was saved as {shown(result.saved_current, settings.paths.root)}.[/]"
+            )
 
 
 def _can_prompt() -> bool:
     return sys.stdin.isatty()
-
-
-def _shown(path: Path, settings: Any) -> str:
-    try:
-        return str(path.relative_to(settings.paths.root))
-    except ValueError:
-        return str(path)
 
 
 def _size(count: int) -> str:
@@ -154,7 +152,7 @@ def _render_list(console: Any, settings: Any, backups: list, as_json: bool) -> N
     table.add_column("size", justify="right")
     for item in backups:
         table.add_row(
-            _shown(item.path, settings),
+            shown(item.path, settings.paths.root),
             item.kind,
             item.created.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             _size(item.bytes),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,27 +11,29 @@ from sbdk.cli.options import ConfigFileOpt, VerboseOpt, load
 
 def dev(
     ctx: typer.Context,
-    pipelines_only: Annotated[bool, typer.Option("--pipelines-only", help="Only generate and load the raw tables.")] = False,
+    pipelines_only: Annotated[
+        bool, typer.Option("--pipelines-only", help="Only generate and load the raw tables.")
+    ] = False,
     dbt_only: Annotated[bool, typer.Option("--dbt-only", help="Only run dbt on the data already loaded.")] = False,
     select: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--select", "-s", help="dbt selection, e.g. stg_orders+ (repeatable).", show_default=False),
     ] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop dbt at the first failure.")] = False,
     incremental: Annotated[
         bool, typer.Option("--incremental", help="Append a new, later slice of events and orders.")
     ] = False,
-    users: Annotated[Optional[int], typer.Option(help="Users to generate this run.", show_default=False)] = None,
-    events: Annotated[Optional[int], typer.Option(help="Events to generate this run.", show_default=False)] = None,
-    orders: Annotated[Optional[int], typer.Option(help="Orders to generate this run.", show_default=False)] = None,
+    users: Annotated[int | None, typer.Option(help="Users to generate this run.", show_default=False)] = None,
+    events: Annotated[int | None, typer.Option(help="Events to generate this run.", show_default=False)] = None,
+    orders: Annotated[int | None, typer.Option(help="Orders to generate this run.", show_default=False)] = None,
     scale: Annotated[
-        Optional[float], typer.Option(help="Multiply every configured volume, e.g. 0.1 or 10.", show_default=False)
+        float | None, typer.Option(help="Multiply every configured volume, e.g. 0.1 or 10.", show_default=False)
     ] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for this run.", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for this run.", show_default=False)] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another run holds the project, wait for it.")] = False,
     target: Annotated[
-        Optional[str],
-        typer.Option(help="Run against this target of sbdk_config.json (default: its \"target\").", show_default=False),
+        str | None,
+        typer.Option(help='Run against this target of sbdk_config.json (default: its "target").', show_default=False),
     ] = None,
     config_file: ConfigFileOpt = None,
     verbose: VerboseOpt = False,
@@ -45,23 +47,23 @@ def dev(
     from sbdk.cli.progress import render_summary
     from sbdk.cli.render import console
     from sbdk.errors import ExitCode, UsageError
-    from sbdk.runner import RunPlan
+    from sbdk.run.runner import RunPlan
 
     settings = load(ctx, config_file, verbose)
     if target is not None:
         settings = settings.with_target(target)
     verbose = state(ctx).verbose
     if pipelines_only and dbt_only:
-        raise UsageError(
-            "--pipelines-only and --dbt-only exclude each other.", hint="Pass one of them, or neither."
-        )
+        raise UsageError("--pipelines-only and --dbt-only exclude each other.", hint="Pass one of them, or neither.")
     if dbt_only and (incremental or any(v is not None for v in (users, events, orders, scale, seed))):
         raise UsageError(
             "--dbt-only does not generate data, so volume, seed and --incremental options do not apply.",
             hint="Drop --dbt-only, or drop those options.",
         )
     if pipelines_only and (select or fail_fast):
-        raise UsageError("--select and --fail-fast are dbt options; --pipelines-only skips dbt.", hint="Drop one of them.")
+        raise UsageError(
+            "--select and --fail-fast are dbt options; --pipelines-only skips dbt.", hint="Drop one of them."
+        )
     volume = _volume(settings.data_volume, users, events, orders, scale)
     if seed is not None and not 0 <= seed <= 2**32 - 1:
         raise UsageError(f"--seed {seed} is outside 0..4294967295.", hint="Give a non-negative seed.")
@@ -78,10 +80,12 @@ def dev(
     )
     quiet = state(ctx).quiet
     if not quiet:
-        where = "" if settings.target == "dev" else f" -> target {settings.target} ({settings.active_target.describe()})"
+        where = (
+            "" if settings.target == "dev" else f" -> target {settings.target} ({settings.active_target.describe()})"
+        )
         console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}{where}[/]")
     if settings.tracking.enabled:
-        from sbdk.tracking import send_usage_event
+        from sbdk.ops.tracking import send_usage_event
 
         # A daemon thread with a short timeout: a slow or missing endpoint never delays the run.
         send_usage_event(
@@ -103,9 +107,9 @@ def _run_logged(ctx, settings, plan, *, wait: bool):
     from sbdk.cli.options import state
     from sbdk.cli.progress import RichReporter
     from sbdk.cli.render import console
-    from sbdk.reporting import Reporter
-    from sbdk.runlog import RunLogReporter, log_path
-    from sbdk.runner import run
+    from sbdk.run.reporters import Reporter
+    from sbdk.run.runlog import RunLogReporter, log_path
+    from sbdk.run.runner import run
 
     st = state(ctx)
     run_id = uuid.uuid4().hex[:12]
@@ -139,8 +143,8 @@ def _print_failures(report) -> None:
 
 
 def _volume(configured, users, events, orders, scale):
-    from sbdk.config import MAX_ROWS_PER_TABLE, DataVolume
     from sbdk.errors import UsageError
+    from sbdk.settings import MAX_ROWS_PER_TABLE, DataVolume
 
     if scale is not None and not (0 <= scale and scale * max(configured.as_dict().values()) <= MAX_ROWS_PER_TABLE):
         raise UsageError(

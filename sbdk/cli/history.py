@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from sbdk.cli.options import ConfigFileOpt, JsonOpt, VerboseOpt, load, state
+from sbdk.paths import shown as display
 
 
 def history(
     ctx: typer.Context,
     run_id: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(help="Show this run in detail (its id, or the first characters of it).", show_default=False),
     ] = None,
     last: Annotated[int, typer.Option("--last", "-n", min=0, help="How many recent runs to list (0: all).")] = 20,
@@ -26,13 +27,13 @@ def history(
 
     Examples: [bold]sbdk history[/], [bold]sbdk history -n 5 --json[/], [bold]sbdk history 3f2a9c[/]
     """
-    from sbdk import history as runs
     from sbdk.cli.render import console
+    from sbdk.run import history as runs
 
     settings = load(ctx, config_file, verbose)
     state_dir = settings.paths.state_dir
     if run_id is not None:
-        from sbdk.runlog import find_log
+        from sbdk.run.runlog import find_log
 
         entry = dict(runs.find(state_dir, run_id))
         log_file = find_log(settings, str(entry.get("run_id")))
@@ -41,8 +42,8 @@ def history(
             print(json.dumps(entry))
         else:
             shown = dict(entry)
-            if log_file is not None and settings.paths.root in log_file.parents:
-                shown["log_file"] = str(log_file.relative_to(settings.paths.root))
+            if log_file is not None:
+                shown["log_file"] = display(log_file, settings.paths.root)
             _render_run(console, shown)
         return
     entries = runs.last(state_dir, last)

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def init(
     name: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(help="Folder to create; its name becomes the project (and dbt) name.", show_default=False),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Use an existing, non-empty folder: add sbdk's missing files, keep every existing one.")
+        bool,
+        typer.Option(
+            "--force", help="Use an existing, non-empty folder: add sbdk's missing files, keep every existing one."
+        ),
     ] = False,
     no_input: Annotated[
         bool, typer.Option("--no-input", help="Never prompt; use defaults (automatic without a terminal).")
     ] = False,
-    users: Annotated[Optional[int], typer.Option(help="Users to generate per run.", show_default="10000")] = None,
-    events: Annotated[Optional[int], typer.Option(help="Events to generate per run.", show_default="50000")] = None,
-    orders: Annotated[Optional[int], typer.Option(help="Orders to generate per run.", show_default="20000")] = None,
+    users: Annotated[int | None, typer.Option(help="Users to generate per run.", show_default="10000")] = None,
+    events: Annotated[int | None, typer.Option(help="Events to generate per run.", show_default="50000")] = None,
+    orders: Annotated[int | None, typer.Option(help="Orders to generate per run.", show_default="20000")] = None,
     seed: Annotated[int, typer.Option(help="Seed for reproducible synthetic data.")] = 42,
 ) -> None:
     """Create a new sbdk project: config, dbt project, editable pipelines.
@@ -30,9 +33,9 @@ def init(
     Example: [bold]sbdk init demo && cd demo && sbdk dev[/]
     """
     from sbdk.cli.render import console
-    from sbdk.config import DEFAULTS
     from sbdk.errors import UsageError
-    from sbdk.scaffold import InitOptions, init_project, validate_name
+    from sbdk.ops.scaffold import InitOptions, init_project, validate_name
+    from sbdk.settings import DEFAULTS
 
     if name is not None and not name.strip():
         raise UsageError("The project name is empty.", hint="Run `sbdk init my_project`.")
@@ -70,8 +73,8 @@ def _register(report) -> None:
     import json
 
     from sbdk.cli.render import console
-    from sbdk.config import load_settings
-    from sbdk.tracking import register_project
+    from sbdk.ops.tracking import register_project
+    from sbdk.settings import load_settings
 
     config_file = report.root / "sbdk_config.json"
     settings = load_settings(config_file)
@@ -79,7 +82,9 @@ def _register(report) -> None:
         return
     uuid = register_project(settings, report.project)
     if uuid is None:
-        console.print(f"[yellow]Tracking is enabled but {settings.tracking.endpoint} did not answer; not registered.[/]")
+        console.print(
+            f"[yellow]Tracking is enabled but {settings.tracking.endpoint} did not answer; not registered.[/]"
+        )
         return
     data = json.loads(config_file.read_text(encoding="utf-8"))
     data.setdefault("tracking", {})["uuid"] = uuid

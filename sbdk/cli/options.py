@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
-    from sbdk.config import Settings
+    from sbdk.settings import Settings
 
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show detailed logs, dbt's own output and tracebacks.")
 ]
 ConfigFileOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--config-file",
         "-c",
@@ -52,7 +52,7 @@ class CliState:
     """What the global options set, read by every command and by the error handler."""
 
     verbose: bool = False
-    config_file: Optional[Path] = None
+    config_file: Path | None = None
     quiet: bool = False
     log_format: str = "text"
 
@@ -64,10 +64,10 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
-def load(ctx: typer.Context, config_file: Optional[Path] = None, verbose: bool = False) -> "Settings":
+def load(ctx: typer.Context, config_file: Path | None = None, verbose: bool = False) -> Settings:
     """Merge command-level and global options, load the project's settings, show their warnings."""
     from sbdk.cli.render import warn
-    from sbdk.config import load_settings
+    from sbdk.settings import load_settings
 
     st = state(ctx)
     st.verbose = st.verbose or verbose

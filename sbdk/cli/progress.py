@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sbdk.reporting import NodeResult, Reporter, RunReport
+from sbdk.run.reporters import Reporter
+from sbdk.run.results import NodeResult, RunReport
 
 _STATUS_STYLE = {
     "success": ("green", "OK"),
@@ -75,8 +76,7 @@ class RichReporter(Reporter):
     def node_finished(self, node: NodeResult) -> None:
         style, label = _STATUS_STYLE.get(node.status, ("white", node.status.upper()))
         self.console.print(
-            f"  [{style}]{label:<5}[/] {node.resource_type:<8} {escape(node.name)} "
-            f"[dim]{node.seconds:.2f}s[/]"
+            f"  [{style}]{label:<5}[/] {node.resource_type:<8} {escape(node.name)} [dim]{node.seconds:.2f}s[/]"
         )
 
     def log(self, message: str) -> None:
@@ -99,7 +99,9 @@ def render_summary(console: Console, report: RunReport) -> None:
     if report.load is not None:
         load = report.load
         stages.add_row("generate", f"{load.generate_seconds:.2f}", f"{load.rows:,} rows ({load.mode})")
-        stages.add_row("load", f"{load.load_seconds + load.swap_seconds:.2f}", f"dlt -> {load.destination}, swapped in atomically")
+        stages.add_row(
+            "load", f"{load.load_seconds + load.swap_seconds:.2f}", f"dlt -> {load.destination}, swapped in atomically"
+        )
     if report.dbt is not None:
         dbt = report.dbt
         models = f"{dbt.count('model', 'success')} models built"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sbdk.cli.options import ConfigFileOpt, VerboseOpt, load, state
 
 if TYPE_CHECKING:
-    from sbdk.config import Settings
     from sbdk.ops.query import QueryResult
+    from sbdk.settings import Settings
 
 HELP = """\
 End each statement with ; (it may span several lines). Commands:
@@ -30,14 +30,14 @@ class OutputFormat(str, Enum):
 def query(
     ctx: typer.Context,
     sql: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(help="SQL to run; without it, an interactive prompt opens.", show_default=False),
     ] = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output: a table, CSV or JSON.", case_sensitive=False)
     ] = OutputFormat.table,
     limit: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--limit",
             "-l",

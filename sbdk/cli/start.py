@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from sbdk.cli.progress import RichReporter
-    from sbdk.reporting import RunReport
+    from sbdk.run.results import RunReport
     from sbdk.watch import Rebuild
 
 MAX_DEBOUNCE_MS = 60_000
@@ -55,8 +55,8 @@ def start(
     from sbdk.cli.progress import RichReporter
     from sbdk.cli.render import console
     from sbdk.errors import UsageError
-    from sbdk.process import set_single_run
-    from sbdk.reporting import Reporter
+    from sbdk.run.process import set_single_run
+    from sbdk.run.reporters import Reporter
     from sbdk.watch import Scope, Watcher
 
     set_single_run(False)  # one process, many builds: keep Python's collector on during dbt
@@ -124,7 +124,7 @@ class _Listener:
     Without a reporter (--quiet) only problems are printed: failed rebuilds and invalid settings.
     """
 
-    def __init__(self, console: "Console", reporter: "RichReporter | None", *, verbose: bool) -> None:
+    def __init__(self, console: Console, reporter: RichReporter | None, *, verbose: bool) -> None:
         self.console = console
         self.reporter = reporter
         self.quiet = reporter is None
@@ -159,17 +159,17 @@ class _Listener:
         show_error(error, verbose=self.verbose)
         err_console.print("[yellow]Keeping the previous settings until the config is fixed.[/]")
 
-    def rebuild_skipped(self, rebuild: "Rebuild") -> None:
+    def rebuild_skipped(self, rebuild: Rebuild) -> None:
         from rich.markup import escape
 
         self._say(f"[dim]{escape(rebuild.summary)}[/]")
 
-    def rebuild_started(self, rebuild: "Rebuild") -> None:
+    def rebuild_started(self, rebuild: Rebuild) -> None:
         from rich.markup import escape
 
         self._say(f"[bold]{escape(rebuild.summary)}[/]", leading_blank=True)
 
-    def rebuild_finished(self, rebuild: "Rebuild", report: "RunReport") -> None:
+    def rebuild_finished(self, rebuild: Rebuild, report: RunReport) -> None:
         from rich.markup import escape
 
         from sbdk.cli.progress import render_summary
@@ -185,7 +185,7 @@ class _Listener:
         self._failures(report)
         self._say(_result_line(report))
 
-    def rebuild_failed(self, rebuild: "Rebuild", error: Exception) -> None:
+    def rebuild_failed(self, rebuild: Rebuild, error: Exception) -> None:
         from sbdk.cli.render import error as show_error
         from sbdk.errors import SbdkError
 
@@ -195,14 +195,14 @@ class _Listener:
         show_error(error, verbose=self.verbose or not isinstance(error, SbdkError))
         self._say("[red]Rebuild failed[/]; still watching.")
 
-    def _failures(self, report: "RunReport", prefix: str = "") -> None:
+    def _failures(self, report: RunReport, prefix: str = "") -> None:
         from sbdk.cli.progress import render_failures
         from sbdk.cli.render import err_console
 
         render_failures(err_console if self.quiet else self.console, report, prefix=prefix)
 
 
-def _result_line(report: "RunReport") -> str:
+def _result_line(report: RunReport) -> str:
     parts = []
     if report.load is not None:
         parts.append(", ".join(f"{t.table} {t.rows:,} rows" for t in report.load.tables))

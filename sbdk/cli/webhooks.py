@@ -9,9 +9,7 @@ import typer
 
 from sbdk.cli.options import ConfigFileOpt, VerboseOpt, load, state
 
-HostOpt = Annotated[
-    str, typer.Option("--host", help="Address to listen on. 0.0.0.0 opens the server to your network.")
-]
+HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on. 0.0.0.0 opens the server to your network.")]
 PortOpt = Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on (0: any free port).")]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

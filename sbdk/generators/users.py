@@ -83,9 +83,7 @@ def generate(users: int, *, seed: int, as_of: date, batch_rows: int = BATCH_ROWS
         local = pc.binary_join_element_wise(first_slug, last_slug, id_text, "")
         local = pc.if_else(pa.array(r.random(n) < 0.1), pc.utf8_capitalize(local), local)
         email = pc.binary_join_element_wise(local, domain, "@")
-        username = pc.binary_join_element_wise(
-            pc.utf8_slice_codeunits(first_slug, 0, 1), last_slug, id_text, ""
-        )
+        username = pc.binary_join_element_wise(pc.utf8_slice_codeunits(first_slug, 0, 1), last_slug, id_text, "")
         # Adults: 19 to 80 years old at `as_of` (18+ at signup, which is at most two years earlier).
         dob = as_of_days - r.integers(19 * 365 + 5, 80 * 365, n).astype(np.int32)
         batch = pa.RecordBatch.from_arrays(

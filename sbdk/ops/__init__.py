@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sbdk.lock import _alive, holder
+from sbdk.run.lock import _alive, holder
 
 
 def active_run(lock_file: Path) -> dict | None:

@@ -19,20 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sbdk import warehouse
-from sbdk.config import Settings
 from sbdk.errors import LockError, PipelineError, SbdkError, UsageError
-from sbdk.lock import run_lock
-from sbdk.reporting import NULL_REPORTER, Reporter
+from sbdk.paths import user_path
+from sbdk.run.lock import run_lock
+from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.settings import Settings
+from sbdk.stores import duckdb as duckdb_store
 
 SUFFIX = ".duckdb"
 AUTO = "auto"
 BEFORE_RESTORE = "before-restore"
 _STAMP = "%Y%m%dT%H%M%SZ"
 _MAGIC = b"DUCK"
-_NAME = re.compile(
-    r"^(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<kind>auto|before-restore))?(?:-(?P<n>\d+))?\.duckdb$"
-)
+_NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<kind>auto|before-restore))?(?:-(?P<n>\d+))?\.duckdb$")
 
 
 class BackupError(SbdkError):
@@ -93,13 +92,11 @@ def inspect(path: Path) -> dict[str, int]:
     if not path.is_file():
         raise UsageError(f"There is no file {path}.", hint="`sbdk backup --list` shows the backups of this project.")
     if not is_duckdb_file(path):
-        raise UsageError(
-            f"{path} is not a DuckDB database file.", hint="Choose a backup from `sbdk backup --list`."
-        )
+        raise UsageError(f"{path} is not a DuckDB database file.", hint="Choose a backup from `sbdk backup --list`.")
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
-        locked = warehouse.lock_error(path, exc)
+        locked = duckdb_store.lock_error(path, exc)
         if locked:
             raise locked from exc
         raise UsageError(
@@ -107,11 +104,11 @@ def inspect(path: Path) -> dict[str, int]:
             hint="Choose another backup (`sbdk backup --list`).",
         ) from exc
     try:
-        rows = con.execute(f"select table_name, rows from {warehouse.META_SCHEMA}.raw_tables").fetchall()
+        rows = con.execute(f"select table_name, rows from {duckdb_store.META_SCHEMA}.raw_tables").fetchall()
     except duckdb.Error as exc:
         raise UsageError(
             f"{path} is a DuckDB database but not one made by sbdk (it has no "
-            f"{warehouse.META_SCHEMA}.raw_tables table).",
+            f"{duckdb_store.META_SCHEMA}.raw_tables table).",
             hint="Restore a file written by `sbdk backup` (`sbdk backup --list`).",
         ) from exc
     finally:
@@ -153,7 +150,7 @@ def _quiesced(db: Path) -> Iterator[None]:
     """The database with everything checkpointed into the file and nobody else able to write it."""
     if not db.is_file():
         raise PipelineError(f"There is no database at {db} yet.", hint="Run `sbdk dev` to create and load it.")
-    with warehouse.connect(db) as con:
+    with duckdb_store.connect(db) as con:
         con.execute("checkpoint")
         wal = db.with_name(db.name + ".wal")
         if wal.exists() and wal.stat().st_size > 0:
@@ -193,7 +190,7 @@ def inspect_any(path: Path) -> dict[str, int]:
     except duckdb.Error as exc:
         raise BackupError(f"The copy {path} does not open: {exc}", hint="Run the backup again.") from exc
     try:
-        return {name: rows for name, (_schema, rows) in sorted(warehouse.live_tables(con).items())}
+        return {name: rows for name, (_schema, rows) in sorted(duckdb_store.live_tables(con).items())}
     finally:
         con.close()
 
@@ -216,7 +213,7 @@ def backup(
     if path is None:
         target = default_path(settings, kind)
     else:
-        target = Path(path).expanduser().absolute()
+        target = user_path(path).absolute()
         if target.is_dir():
             target = target / default_path(settings, kind).name
         if target.resolve() == db.resolve():
@@ -300,7 +297,7 @@ def restore(
     is first saved to backups/ as `<name>-<time>-before-restore.duckdb` (unless `keep_current` is
     False), then the backup is copied next to it under a temporary name and renamed over it.
     """
-    source = Path(source).expanduser().absolute()
+    source = user_path(source).absolute()
     db = settings.paths.duckdb_path
     if source.exists() and source.resolve() == db.resolve():
         raise UsageError(f"{source} is the project's database itself.", hint="Give a backup file.")

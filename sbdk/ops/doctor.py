@@ -16,6 +16,8 @@ from typing import Any
 
 from sbdk.errors import SbdkError
 from sbdk.ops import human_size
+from sbdk.paths import shown as display
+from sbdk.paths import user_path
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 MB = 1024**2
@@ -106,14 +108,7 @@ def _guard(name: str, func: Callable[[], Check]) -> Check:
 
 def check_python() -> Check:
     version = ".".join(str(p) for p in sys.version_info[:3])
-    required = _requires_python()
-    if sys.version_info < (3, 10):
-        return Check(
-            "python",
-            FAIL,
-            f"Python {version}; sbdk needs {required or '>=3.10'}.",
-            "Install Python 3.10 or newer and reinstall sbdk in it.",
-        )
+    _requires_python()
     return Check("python", PASS, f"Python {version} ({sys.executable})")
 
 
@@ -211,7 +206,7 @@ def check_dbt_adapter() -> Check:
 
 
 def check_config(config_file: Path | None, start: Path | None) -> tuple[Any, Check]:
-    from sbdk.config import load_settings
+    from sbdk.settings import load_settings
 
     try:
         settings = load_settings(config_file, start=start)
@@ -225,7 +220,7 @@ def check_config(config_file: Path | None, start: Path | None) -> tuple[Any, Che
 
 
 def check_dbt_project(settings: Any, *, parse: bool = True) -> Check:
-    from sbdk.transform import check_project, run_dbt
+    from sbdk.dbt.invoke import check_project, run_dbt
 
     def run() -> Check:
         check_project(settings)
@@ -252,7 +247,7 @@ def check_profile(settings: Any) -> Check:
     paths = settings.paths
     project_file = paths.dbt_project_dir / "dbt_project.yml"
     profiles_file = paths.profiles_dir / "profiles.yml"
-    default = _relative(paths.duckdb_path, paths.root)
+    default = display(paths.duckdb_path, paths.root)
     template = "path: \"{{ env_var('DBT_DUCKDB_PATH', '" + default + "') }}\""
     if not project_file.is_file():
         return Check(
@@ -322,7 +317,7 @@ def check_profile(settings: Any) -> Check:
             f"Profile {name!r} target {target!r} has no path.",
             f"Add {template}.",
         )
-    pointed = Path(raw).expanduser()
+    pointed = user_path(raw)
     # dbt-duckdb resolves a relative path against the working folder; sbdk runs from anywhere.
     resolved = pointed if pointed.is_absolute() else (paths.root / pointed)
     if resolved.resolve() != paths.duckdb_path.resolve():
@@ -342,21 +337,15 @@ def check_profile(settings: Any) -> Check:
     return Check("dbt profile", PASS, f"Profile {name!r} ({target}) points at {paths.duckdb_path}.")
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def check_database(settings: Any) -> Check:
     """Present, openable for writing (nobody else holds it), with raw tables loaded."""
-    from sbdk import lock, warehouse
     from sbdk.errors import LockError
     from sbdk.ops import active_run
+    from sbdk.run import lock
+    from sbdk.stores import duckdb as duckdb_store
 
     db = settings.paths.duckdb_path
-    shown = _relative(db, settings.paths.root)
+    shown = display(db, settings.paths.root)
     if not db.exists():
         return Check(
             "database",
@@ -374,8 +363,8 @@ def check_database(settings: Any) -> Check:
         )
     try:
         # Opening for writing is what `sbdk dev` needs: it also catches a read-only holder.
-        with lock.run_lock(settings.paths.lock_file, "sbdk doctor"), warehouse.connect(db) as con:
-            tables = warehouse.live_tables(con)
+        with lock.run_lock(settings.paths.lock_file, "sbdk doctor"), duckdb_store.connect(db) as con:
+            tables = duckdb_store.live_tables(con)
     except LockError as exc:
         if active_run(settings.paths.lock_file):
             return Check(
@@ -403,7 +392,7 @@ def check_target(settings: Any) -> Check:
     """A server target (config `target` other than dev): its driver and adapter, and that it answers."""
     import importlib.util
 
-    from sbdk.targets import store_for
+    from sbdk.stores import store_for
 
     target = settings.active_target
     name = f"target {target.name}"
@@ -455,8 +444,7 @@ def check_disk(settings: Any) -> Check:
             "disk space",
             FAIL,
             detail + ".",
-            "Free some space: a run needs room for a second copy of the raw tables, a backup for a copy "
-            "of the file.",
+            "Free some space: a run needs room for a second copy of the raw tables, a backup for a copy of the file.",
         )
     # A full run briefly holds the old and the new raw tables; a backup copies the whole file.
     if free < max(DISK_WARN_BYTES, 3 * size):
@@ -476,8 +464,7 @@ def check_webhook_secret(settings: Any) -> Check:
         return Check(
             "webhook secret",
             WARN,
-            "SBDK_WEBHOOK_SECRET is not set: `sbdk webhooks` refuses every delivery (only needed for "
-            "webhooks).",
+            "SBDK_WEBHOOK_SECRET is not set: `sbdk webhooks` refuses every delivery (only needed for webhooks).",
             f"Add SBDK_WEBHOOK_SECRET=... to {settings.paths.env_file} (make one with `{make}`).",
         )
     if len(secret) < MIN_SECRET_LENGTH:

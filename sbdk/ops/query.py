@@ -12,10 +12,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sbdk import lock, warehouse
-from sbdk.config import Settings
 from sbdk.errors import LockError, PipelineError, SbdkError, UsageError
 from sbdk.ops import active_run
+from sbdk.run import lock
+from sbdk.settings import Settings
+from sbdk.stores import duckdb as duckdb_store
 
 DEFAULT_LIMIT = 1000
 # Statement types that only read. Anything else (INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, COPY,
@@ -108,7 +109,7 @@ def run_query(settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT
             hint="Query that server with its own client (e.g. psql), or run `sbdk dev --target dev` first.",
         )
     try:
-        with warehouse.connect(path, read_only=True) as con:
+        with duckdb_store.connect(path, read_only=True) as con:
             statements = refuse_writes(con, sql)
             try:
                 for statement in statements[:-1]:
@@ -130,8 +131,11 @@ def run_query(settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT
                         f"`sbdk query` is read-only: DuckDB refused `{_shorten(sql)}`.",
                         hint="Change data through the pipelines or the dbt models and `sbdk dev`.",
                     ) from exc
-                raise QueryError(_duckdb_message(exc), hint="Fix the SQL and run it again (`.tables` or "
-                                 '`sbdk query "show all tables"` lists what exists).') from exc
+                raise QueryError(
+                    _duckdb_message(exc),
+                    hint="Fix the SQL and run it again (`.tables` or "
+                    '`sbdk query "show all tables"` lists what exists).',
+                ) from exc
     except LockError as exc:
         raise _open_error(settings, exc) from exc
     return QueryResult(columns, types, rows, truncated, limit, _statement_name(statements[-1]))

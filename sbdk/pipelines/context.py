@@ -8,7 +8,7 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sbdk.config import DataVolume
+from sbdk.settings import DataVolume
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,13 +30,13 @@ class PipelineContext:
     seed: int
     as_of: date
     volume: DataVolume
-    window: "Window"
+    window: Window
     incremental: bool = False
     next_ids: Mapping[str, int] = field(default_factory=dict)
-    _signups: Callable[[], "np.ndarray"] | None = None
+    _signups: Callable[[], np.ndarray] | None = None
 
     @cached_property
-    def signups(self) -> "np.ndarray":
+    def signups(self) -> np.ndarray:
         """Signup time (µs since epoch, UTC) of user i+1 at index i."""
         if self._signups is None:
             from sbdk.generators import users

@@ -1,4 +1,4 @@
-"""Run the project's pipelines through dlt into the DuckDB file, atomically (see sbdk.warehouse)."""
+"""Run the project's pipelines through dlt into the DuckDB file, atomically (see sbdk.stores.duckdb)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from sbdk.config import DataVolume, Settings
 from sbdk.errors import PipelineError, SbdkError, causes
-from sbdk.faults import pause_point
 from sbdk.pipelines.context import PipelineContext
 from sbdk.pipelines.discovery import PipelineSpec, discover, where
-from sbdk.reporting import NULL_REPORTER, LoadReport, Reporter, TableLoad
+from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.results import LoadReport, TableLoad
+from sbdk.settings import DataVolume, Settings
+from sbdk.testing import pause_point
 
 PIPELINE_NAME = "sbdk"
 # An incremental run appends at most one day of new activity, and never past the present.
@@ -203,8 +204,7 @@ def load(
     """
     from sbdk.generators import HISTORY_DAYS, MICROS_PER_DAY, end_micros
     from sbdk.generators.events import Window
-
-    from sbdk.targets import store_for
+    from sbdk.stores import store_for
 
     store = store_for(settings)
     specs = discover(settings.paths.pipelines_dir, only)
@@ -325,4 +325,3 @@ def load(
         swap_seconds=swapped - loaded,
         destination="PostgreSQL" if store.kind == "postgres" else "DuckDB",
     )
-

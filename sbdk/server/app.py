@@ -8,14 +8,14 @@ for the same reason the request models are defined there and this module does no
 import json
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, Optional
+from typing import Any
 from uuid import UUID
 
 from sbdk import __version__
-from sbdk.config import Settings
 from sbdk.server import github
 from sbdk.server.runs import ProcessRunner, RunQueue
 from sbdk.server.store import ServerStore
+from sbdk.settings import Settings
 
 log = logging.getLogger("sbdk.server")
 
@@ -45,7 +45,7 @@ class ServerState:
         self.settings = settings
         self.store = ServerStore(settings.paths.server_db)
         self.deliveries = github.DeliveryAnswers(settings.paths.state_dir / DELIVERIES_FILE)
-        self.queue: Optional[RunQueue] = None
+        self.queue: RunQueue | None = None
 
     def start(self) -> None:
         """Open the store and start the run worker (idempotent; `serve()` calls it early so that
@@ -62,9 +62,7 @@ class ServerState:
             ProcessRunner(self.settings.paths.config_file),
             lock_file=self.settings.paths.lock_file,
             on_change=self.store.save_run,
-            last_run=(
-                {k: last.get(k) for k in ("id", "status", "finished_at", "error")} if last else None
-            ),
+            last_run=({k: last.get(k) for k in ("id", "status", "finished_at", "error")} if last else None),
         )
         self.queue.start()
 
@@ -80,9 +78,9 @@ class ServerState:
 def create_app(settings: Settings):
     """The server's ASGI app. Its lifespan opens `.sbdk/server.duckdb` and starts the run worker."""
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import JSONResponse
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
     state = ServerState(settings)
@@ -128,7 +126,7 @@ def create_app(settings: Settings):
         # Unknown fields are dropped, never stored: nothing personal can ride along.
         model_config = ConfigDict(extra="ignore")
         project: str = Field(min_length=1, max_length=200)
-        sbdk_version: Optional[str] = Field(default=None, max_length=50)
+        sbdk_version: str | None = Field(default=None, max_length=50)
 
     class UsageEvent(BaseModel):
         model_config = ConfigDict(extra="ignore")
@@ -143,7 +141,7 @@ def create_app(settings: Settings):
                 raise ValueError(f"properties must be at most {MAX_PROPERTIES_JSON // 1024} KB of JSON")
             return value
 
-    async def read_limited(request: Request, limit: int) -> Optional[bytes]:
+    async def read_limited(request: Request, limit: int) -> bytes | None:
         """The body, or None as soon as it is longer than `limit` (the rest is never read)."""
         length = request.headers.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
@@ -210,7 +208,7 @@ def create_app(settings: Settings):
         return answer(status, body_out)
 
     def handle(
-        event: Optional[str], body: bytes, content_type: Optional[str], delivery: Optional[str], label: str
+        event: str | None, body: bytes, content_type: str | None, delivery: str | None, label: str
     ) -> tuple[int, dict[str, Any]]:
         if not event:
             return 400, {"detail": "Missing X-GitHub-Event header."}
@@ -277,5 +275,3 @@ def create_app(settings: Settings):
         return found
 
     return app
-
-

@@ -1,7 +1,7 @@
 """The server's run queue: one run at a time, at most one waiting, later pushes join the waiting one.
 
 A single worker thread takes runs off the queue, so a webhook answer never waits for a run; each
-run is `sbdk.runner.run` in a child process (sbdk/server/worker.py explains why). Pushes that
+run is `sbdk.run.runner.run` in a child process (sbdk/server/worker.py explains why). Pushes that
 arrive while a run is going coalesce into one next run (its id is returned to each of them): the
 next run builds the project as it is then, which covers every one of those pushes.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sbdk.errors import LockError
-from sbdk.lock import run_lock
+from sbdk.run.lock import run_lock
 
 log = logging.getLogger("sbdk.server")
 
@@ -270,7 +270,7 @@ class RunQueue:
     def _changed(self, record: RunRecord) -> None:
         try:
             self._on_change(record.as_dict())
-        except Exception:  # noqa: BLE001 - a failed record write must not stop the queue
+        except Exception:
             log.exception("could not record run %s", record.id)
 
     def _work(self) -> None:
@@ -314,7 +314,7 @@ class RunQueue:
             result = self._runner.run(record.id)
         except OSError as exc:
             result = {"success": False, "error": f"cannot start the run's process: {exc}"}
-        except Exception as exc:  # noqa: BLE001 - the server outlives a broken run; the traceback is logged
+        except Exception as exc:
             log.exception("run %s crashed", record.id)
             result = {"success": False, "error": f"unexpected error: {type(exc).__name__}: {exc}"}
         status = "succeeded" if result.get("success") else "failed"

@@ -70,7 +70,7 @@ def make_server(app: Any, *, access_log: bool = False) -> Any:
             action = actions.get()
             try:
                 action()
-            except Exception:  # noqa: BLE001 - the next signal must still be handled
+            except Exception:
                 log.exception("could not stop the runs cleanly")
 
     threading.Thread(target=act, name="sbdk-server-signals", daemon=True).start()
@@ -123,4 +123,3 @@ def serve(
     if server.force_exit:
         return int(ExitCode.INTERRUPTED)
     return int(ExitCode.OK)
-

@@ -179,11 +179,11 @@ class ServerStore:
                 for sql, params in statements:
                     self._con.execute(sql, params)
                 self._con.execute("commit")
-            except Exception:  # noqa: BLE001 - the writer must outlive one bad batch
+            except Exception:
                 log.exception("Could not write %d record(s) to %s", len(statements), self.path)
                 try:
                     self._con.execute("rollback")
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
 
 

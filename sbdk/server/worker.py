@@ -22,7 +22,8 @@ import threading
 from typing import Any
 
 from sbdk.errors import SbdkError
-from sbdk.reporting import NodeResult, Reporter
+from sbdk.run.reporters import Reporter
+from sbdk.run.results import NodeResult
 
 log = logging.getLogger("sbdk.server")
 INTERRUPTED = "interrupted: the server was stopped during this run"
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"success": False, "error": None, "rows": {}, "stages": {}}
     code = 0
     try:
-        from sbdk.config import load_settings
-        from sbdk.runner import RunPlan, run
+        from sbdk.run.runner import RunPlan, run
+        from sbdk.settings import load_settings
 
         # Read the config now: a push may have changed it since the server started.
         settings = load_settings(config_file)
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from sbdk.process import exit_now, set_single_run, tune_gc
+    from sbdk.run.process import exit_now, set_single_run, tune_gc
 
     tune_gc()
     set_single_run()

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sbdk.config import Target
 from sbdk.errors import SbdkError, TargetError, UsageError
-from sbdk.faults import pause_point
-from sbdk.warehouse import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, _quote
+from sbdk.settings import Target
+from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA
+from sbdk.stores.base import quote as _quote
+from sbdk.testing import pause_point
 
 EXTRA_HINT = "Install the PostgreSQL extra: pip install -e '.[postgres]' (or pip install 'sbdk[postgres]')."
 
@@ -159,7 +160,10 @@ class PostgresSession:
         return [r[0] for r in rows], [r[1] for r in rows]
 
     def tables_in(self, schema: str) -> set[str]:
-        return {n for (n,) in self._all("select table_name from information_schema.tables where table_schema = %s", [schema])}
+        return {
+            n
+            for (n,) in self._all("select table_name from information_schema.tables where table_schema = %s", [schema])
+        }
 
     def create_empty(self, schema: str, table: str, arrow_schema: Any) -> None:
         import pyarrow as pa

@@ -1,26 +1,14 @@
-"""Where a run loads and builds: the project's DuckDB file, or a server target from config."""
+"""The dbt profile a run uses: the project's own for the DuckDB file, one rendered by sbdk for a server."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from sbdk.config import Settings
+from sbdk.settings import Settings
 
 # dbt reads the password from here; DBT_ENV_SECRET_* values are scrubbed from dbt's logs.
 PASSWORD_ENV = "DBT_ENV_SECRET_SBDK_PASSWORD"
-
-
-def store_for(settings: Settings):
-    """A DuckDBStore or PostgresStore for the settings' active target."""
-    target = settings.active_target
-    if target.type == "postgres":
-        from sbdk.postgres import PostgresStore
-
-        return PostgresStore(target)
-    from sbdk.warehouse import DuckDBStore
-
-    return DuckDBStore(settings.paths.duckdb_path)
 
 
 def dbt_profiles_dir(settings: Settings) -> Path:

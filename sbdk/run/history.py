@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sbdk.errors import UsageError
-from sbdk.reporting import RunReport
+from sbdk.run.results import RunReport
 
 HISTORY_FILE = "history.jsonl"
 
@@ -108,6 +108,4 @@ def find(state_dir: Path, run_id: str) -> dict[str, Any]:
             hint="`sbdk history` lists the recent runs with their ids.",
         )
     ids = ", ".join(sorted({str(r["run_id"]) for r in matches})[:5])
-    raise UsageError(
-        f"{run_id!r} matches {len(matches)} runs ({ids}).", hint="Give more characters of the run id."
-    )
+    raise UsageError(f"{run_id!r} matches {len(matches)} runs ({ids}).", hint="Give more characters of the run id.")

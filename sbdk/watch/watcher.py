@@ -23,10 +23,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sbdk.config import Settings, load_settings
 from sbdk.errors import DbtError, SbdkError
-from sbdk.reporting import NULL_REPORTER, Reporter, RunReport
-from sbdk.runner import RunPlan, run
+from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.results import RunReport
+from sbdk.run.runner import RunPlan, run
+from sbdk.settings import Settings, load_settings
 
 TRIGGER = "sbdk start"
 DEFAULT_DEBOUNCE = 0.25  # seconds of quiet after the last change before a rebuild starts
@@ -98,7 +99,7 @@ class Layout:
     ignored: tuple[Path, ...]  # build output, state, the database: writing there must not trigger
 
     @classmethod
-    def of(cls, settings: Settings) -> "Layout":
+    def of(cls, settings: Settings) -> Layout:
         paths = settings.paths
         dbt_dir = paths.dbt_project_dir
         project = _read_dbt_project(dbt_dir / "dbt_project.yml")
@@ -263,7 +264,7 @@ class Manifest:
         self.child_map: dict[str, list[str]] = data.get("child_map") or {}
 
     @classmethod
-    def read(cls, path: Path) -> "Manifest | None":
+    def read(cls, path: Path) -> Manifest | None:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -296,9 +297,7 @@ class Manifest:
             if selector.startswith("test_name:"):
                 name = selector.split(":", 1)[1]
                 chosen |= {
-                    uid
-                    for uid, node in self.nodes.items()
-                    if (node.get("test_metadata") or {}).get("name") == name
+                    uid for uid, node in self.nodes.items() if (node.get("test_metadata") or {}).get("name") == name
                 }
                 continue
             base, downstream = (selector[:-1], True) if selector.endswith("+") else (selector, False)
@@ -629,9 +628,7 @@ def _interrupted(exc: BaseException) -> bool:
     """
     from sbdk.errors import causes
 
-    return any(
-        type(c).__name__ == "SignalReceivedException" or isinstance(c, KeyboardInterrupt) for c in causes(exc)
-    )
+    return any(type(c).__name__ == "SignalReceivedException" or isinstance(c, KeyboardInterrupt) for c in causes(exc))
 
 
 class Watcher:
@@ -684,7 +681,7 @@ class Watcher:
                 path = Path(os.fsdecode(raw))
                 if classify(path, layout, scope, is_dir=is_dir) is not None:
                     self._pending.add(path, is_dir)
-        except Exception as exc:  # noqa: BLE001 - a bad event must not kill the observer
+        except Exception as exc:
             self.reporter.log(f"watch event error: {exc!r}")
 
     def _schedule(self, *, strict: bool = False) -> None:
@@ -772,7 +769,7 @@ class Watcher:
             try:
                 import dbt.cli.main  # noqa: F401
                 import dlt  # noqa: F401
-            except Exception as exc:  # noqa: BLE001 - the first rebuild reports a real problem
+            except Exception as exc:
                 self.reporter.log(f"warm-up import failed: {exc!r}")
 
         self._warm = threading.Thread(target=imports, name="sbdk-warm-up", daemon=True)
@@ -849,7 +846,7 @@ class Watcher:
         run_id = uuid.uuid4().hex[:12]
         if self.log_format is None:
             return run(self.settings, rebuild.plan, self.reporter, wait=True, run_id=run_id)
-        from sbdk.runlog import RunLogReporter, log_path
+        from sbdk.run.runlog import RunLogReporter, log_path
 
         # One log file per rebuild, like every run: `sbdk history` finds it by the run id.
         changed = [_relative(c.path, self.layout.root) for c in rebuild.changes]
@@ -865,8 +862,8 @@ class Watcher:
         return report
 
     def _install_packages(self) -> None:
-        from sbdk.lock import run_lock
-        from sbdk.transform import run_dbt
+        from sbdk.dbt.invoke import run_dbt
+        from sbdk.run.lock import run_lock
 
         # run_dbt installs packages itself only when dbt_packages/ is missing; a changed
         # packages.yml needs `dbt deps` again.

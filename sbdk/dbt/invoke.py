@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sbdk.config import Settings
 from sbdk.errors import DbtError
-from sbdk.faults import pause_point
-from sbdk.process import collector_paused
-from sbdk.reporting import NULL_REPORTER, DbtReport, NodeResult, Reporter
+from sbdk.run.process import collector_paused
+from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.results import DbtReport, NodeResult
+from sbdk.settings import Settings
+from sbdk.testing import pause_point
 
 _PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 
@@ -42,7 +43,7 @@ def release_duckdb() -> None:
 
 
 def _configure_dbt(settings: Settings) -> None:
-    from sbdk.targets import PASSWORD_ENV
+    from sbdk.dbt.profiles import PASSWORD_ENV
 
     # The profile reads the database path from here, so the rendered profile stays identical from
     # run to run and dbt keeps its partial-parse cache.
@@ -57,7 +58,7 @@ def _configure_dbt(settings: Settings) -> None:
 
 
 def check_project(settings: Settings) -> None:
-    from sbdk.targets import dbt_profiles_dir
+    from sbdk.dbt.profiles import dbt_profiles_dir
 
     project = settings.paths.dbt_project_dir
     if not (project / "dbt_project.yml").is_file():
@@ -85,7 +86,7 @@ class _Progress:
         # An exception here would fail the dbt node it was raised for: never let one escape.
         try:
             self._handle(event)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.reporter.log(f"progress display error: {exc!r}")
 
     def _handle(self, event: Any) -> None:
@@ -143,7 +144,7 @@ def _invoke(
     """dbtRunner's result for `dbt <command>` (after `dbt deps` when packages are declared and missing)."""
     from dbt.cli.main import dbtRunner
 
-    from sbdk.targets import dbt_profiles_dir
+    from sbdk.dbt.profiles import dbt_profiles_dir
 
     project_dir = settings.paths.dbt_project_dir
     common = [
@@ -177,7 +178,8 @@ def run_dbt(
 ) -> DbtReport:
     """`dbt <command>` on the project, in this process. Never raises for failing models or tests:
     they are in the report (`success` False); raises DbtError when dbt cannot run at all."""
-    from sbdk.targets import PASSWORD_ENV, store_for
+    from sbdk.dbt.profiles import PASSWORD_ENV
+    from sbdk.stores import store_for
 
     check_project(settings)
     store = store_for(settings)

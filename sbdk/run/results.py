@@ -1,41 +1,9 @@
-"""Progress reporting and result values shared by the CLI, the watcher and the server.
-
-Domain code calls a `Reporter` (a no-op by default) and returns the report dataclasses below;
-rendering them is the caller's job.
-"""
+"""Result values of a run, shared by the CLI, the watcher and the server (rendering is theirs)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-
-class Reporter:
-    """Receives progress from a run. Subclass and override what you want to show."""
-
-    def stage(self, name: str, detail: str = "") -> None:
-        """A stage of the run starts: 'generate', 'load', 'dbt'."""
-
-    def table_progress(self, table: str, rows: int, total: int | None) -> None:
-        """`rows` of `table` have been generated so far (of `total`, when known)."""
-
-    def table_done(self, table: str, rows: int, seconds: float) -> None:
-        """A table finished generating."""
-
-    def node_started(self, name: str, resource_type: str) -> None:
-        """dbt started a model, test, seed or snapshot."""
-
-    def node_finished(self, node: "NodeResult") -> None:
-        """dbt finished a node."""
-
-    def log(self, message: str) -> None:
-        """A line of detail (shown with --verbose)."""
-
-    def warn(self, message: str) -> None:
-        """Something the user should know that does not stop the run."""
-
-
-NULL_REPORTER = Reporter()
 
 
 @dataclass(frozen=True)
@@ -94,9 +62,7 @@ class DbtReport:
     error: str | None = None  # dbt could not run at all (parse error, connection...)
 
     def count(self, resource_type: str, *statuses: str) -> int:
-        return sum(
-            1 for n in self.nodes if n.resource_type == resource_type and (not statuses or n.status in statuses)
-        )
+        return sum(1 for n in self.nodes if n.resource_type == resource_type and (not statuses or n.status in statuses))
 
     @property
     def failures(self) -> tuple[NodeResult, ...]:

@@ -164,7 +164,7 @@ class Settings:
                 return target
         return Target(name=DEV_TARGET, type="duckdb")
 
-    def with_target(self, name: str) -> "Settings":
+    def with_target(self, name: str) -> Settings:
         """The same settings, running against another declared target (`sbdk dev --target`)."""
         from dataclasses import replace
 
@@ -174,7 +174,7 @@ class Settings:
         if name not in known:
             raise UsageError(
                 f"--target {name!r} is not a target of this project (known: {', '.join(known)}).",
-                hint="Declare it under \"targets\" in sbdk_config.json (see the README).",
+                hint='Declare it under "targets" in sbdk_config.json (see the README).',
             )
         return replace(self, target=name)
 
@@ -188,8 +188,7 @@ def find_config(start: Path | None = None) -> Path:
             return candidate
     raise ProjectNotFoundError(
         f"No {CONFIG_FILENAME} in {here} or any folder above it: this is not an sbdk project.",
-        hint="Run `sbdk init myproject` to create one, then `cd myproject`; "
-        "or pass --config-file PATH.",
+        hint="Run `sbdk init myproject` to create one, then `cd myproject`; or pass --config-file PATH.",
     )
 
 
@@ -218,9 +217,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"Cannot read {path}: {exc}.", hint="Check that it is a readable UTF-8 text file."
-        ) from exc
+        raise ConfigError(f"Cannot read {path}: {exc}.", hint="Check that it is a readable UTF-8 text file.") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -277,9 +274,10 @@ def _layer(path: Path, raw_file: dict[str, Any]) -> tuple[dict[str, Any], set[st
             )
     dotenv = read_dotenv(path.parent / ".env")
     # Secrets are taken verbatim: Dynaconf would read "0x1f" as 31 or "true" as True.
-    raw_env = {**{k: v for k, v in dotenv.items() if k.startswith(ENV_PREFIX)}, **{
-        k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)
-    }}
+    raw_env = {
+        **{k: v for k, v in dotenv.items() if k.startswith(ENV_PREFIX)},
+        **{k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)},
+    }
     secrets = {name: value for name, value in raw_env.items() if _is_secret(name)}
     try:
         # Defaults, then the file merged over them, then SBDK_* variables of the environment.
@@ -295,14 +293,16 @@ def _layer(path: Path, raw_file: dict[str, Any]) -> tuple[dict[str, Any], set[st
         for name, value in sorted(dotenv.items()):
             if not name.startswith(ENV_PREFIX) or name in os.environ or not name[len(ENV_PREFIX) :]:
                 continue
-            settings.set(name[len(ENV_PREFIX) :].lower(), value if _is_secret(name) else parse_conf_data(value, tomlfy=True))
+            settings.set(
+                name[len(ENV_PREFIX) :].lower(), value if _is_secret(name) else parse_conf_data(value, tomlfy=True)
+            )
         merged = _lower_keys(settings.as_dict())
     except ConfigError:
         raise
     except Exception as exc:  # Dynaconf's own parse errors, e.g. SBDK_SEED="@int x"
         raise ConfigError(
             f"Cannot read the settings (an SBDK_* variable or {path.name}): {exc}",
-            hint="Fix or unset the variable; values are read like TOML (numbers, true/false, \"text\").",
+            hint='Fix or unset the variable; values are read like TOML (numbers, true/false, "text").',
         ) from exc
     for name, value in secrets.items():
         parts = name[len(ENV_PREFIX) :].lower().split("__")
@@ -359,7 +359,7 @@ def _targets(value: Any, raw_targets: Any, problems: list[str], where) -> tuple[
         for unknown in sorted(set(spec) - _TARGET_KEYS):
             problems.append(f"{key}.{unknown} is not a target setting (allowed: {', '.join(sorted(_TARGET_KEYS))}).")
         if kind == "duckdb":
-            problems.append(f"{key}: a second DuckDB target is not supported; use target \"dev\".")
+            problems.append(f'{key}: a second DuckDB target is not supported; use target "dev".')
             continue
         missing = [k for k in ("host", "database", "user") if not isinstance(spec.get(k), str) or not spec.get(k)]
         if missing:
@@ -455,7 +455,7 @@ def _validate(
     if target not in known:
         problems.append(
             f"{where('target')} must be one of {', '.join(known)} (the targets declared under "
-            f"\"targets\"), got {target!r}."
+            f'"targets"), got {target!r}.'
         )
         target = DEV_TARGET
     seed = integer("seed", data.get("seed"), 0, MAX_SEED)
@@ -482,10 +482,7 @@ def _validate(
         }
     )
     if volume.users == 0 and (volume.events or volume.orders):
-        problems.append(
-            "data_volume.users is 0 but events or orders are not: every event and order "
-            "belongs to a user."
-        )
+        problems.append("data_volume.users is 0 but events or orders are not: every event and order belongs to a user.")
 
     tracking_raw = section("tracking")
     enabled = tracking_raw["enabled"]
@@ -523,8 +520,10 @@ def _validate(
         problems.append(f"duckdb_path points at a folder ({paths.duckdb_path}), not a file.")
 
     if problems:
-        listing = " ".join(problems) if len(problems) == 1 else " ".join(
-            f"({i}) {p}" for i, p in enumerate(problems, start=1)
+        listing = (
+            " ".join(problems)
+            if len(problems) == 1
+            else " ".join(f"({i}) {p}" for i, p in enumerate(problems, start=1))
         )
         raise ConfigError(
             f"Invalid settings in {path}: {listing}",
@@ -554,8 +553,7 @@ def _project_path(key: str, data: dict[str, Any], root: Path, problems: list[str
     resolved = (root / Path(value).expanduser()).resolve()
     if resolved != root and root not in resolved.parents:
         problems.append(
-            f"{where(key)} = {value!r} points outside the project folder {root}; "
-            "sbdk only writes inside its project."
+            f"{where(key)} = {value!r} points outside the project folder {root}; sbdk only writes inside its project."
         )
         return root / str(DEFAULTS[key])
     return resolved

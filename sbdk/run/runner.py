@@ -11,11 +11,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sbdk import history
-from sbdk.config import DataVolume, Settings
 from sbdk.errors import SbdkError
-from sbdk.lock import run_lock
-from sbdk.reporting import NULL_REPORTER, Reporter, RunReport
+from sbdk.run import history
+from sbdk.run.lock import run_lock
+from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.results import RunReport
+from sbdk.settings import DataVolume, Settings
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,9 @@ def run(
 
 
 def _run_locked(settings: Settings, plan: RunPlan, reporter: Reporter, report: RunReport) -> None:
+    from sbdk.dbt.invoke import run_dbt
     from sbdk.pipelines.load import load
-    from sbdk.transform import run_dbt
-
-    from sbdk.targets import store_for
+    from sbdk.stores import store_for
 
     store = store_for(settings)
     # Fail fast on a database held by another program (or a server that is down, or a missing

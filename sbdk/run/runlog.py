@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from sbdk.config import Settings
-from sbdk.reporting import NodeResult, Reporter, RunReport
+from sbdk.run.reporters import Reporter
+from sbdk.run.results import NodeResult, RunReport
+from sbdk.settings import Settings
 
 FORMATS = ("text", "json")
 
@@ -211,7 +212,7 @@ def _text_line(record: dict[str, Any]) -> str:
             parts.append(f"duration={value:.3f}s")
             continue
         text = value if isinstance(value, str) else json.dumps(value, default=str)
-        if not text or any(c.isspace() or c in "\"=" for c in text):
+        if not text or any(c.isspace() or c in '"=' for c in text):
             text = json.dumps(text)
         parts.append(f"{key}={text}")
     return " ".join([head, *parts])

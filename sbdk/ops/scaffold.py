@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from sbdk.config import CONFIG_FILENAME, DEFAULTS, MAX_ROWS_PER_TABLE
 from sbdk.errors import UsageError
+from sbdk.paths import user_path
+from sbdk.settings import CONFIG_FILENAME, DEFAULTS, MAX_ROWS_PER_TABLE
 
 # dbt's rule for project names: letters, digits and underscores, not starting with a digit.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -38,8 +39,8 @@ class InitReport:
 
 def templates_dir() -> Path:
     """`templates/` inside an installed wheel (sbdk/templates) or beside the package in a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    package = Path(__file__).resolve().parents[1]  # sbdk/
+    for candidate in (package / "templates", package.parent / "templates"):
         if (candidate / "dbt_project" / "dbt_project.yml").is_file():
             return candidate
     raise UsageError(
@@ -71,7 +72,7 @@ def validate_name(name: str) -> str:
 
 
 def init_project(options: InitOptions) -> InitReport:
-    root = options.folder.expanduser().absolute()
+    root = user_path(options.folder).absolute()
     # `sbdk init --force .` restores a project in place: the name is the folder's own.
     name = validate_name(root.name if str(options.folder) in (".", "./") else str(options.folder))
     for label, value in (("users", options.users), ("events", options.events), ("orders", options.orders)):
@@ -156,4 +157,3 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
     put(CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
     (root / "data").mkdir(exist_ok=True)
     return written
-

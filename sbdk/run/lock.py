@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sbdk.errors import LockError
-from sbdk.reporting import NULL_REPORTER, Reporter
+from sbdk.run.reporters import NULL_REPORTER, Reporter
 
 
 def _alive(pid: int) -> bool:
@@ -47,9 +47,7 @@ def describe(info: dict | None) -> str:
 
 
 @contextmanager
-def run_lock(
-    path: Path, command: str, *, wait: bool = False, reporter: Reporter = NULL_REPORTER
-) -> Iterator[None]:
+def run_lock(path: Path, command: str, *, wait: bool = False, reporter: Reporter = NULL_REPORTER) -> Iterator[None]:
     """Hold the project's run lock for the duration of the block."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,19 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sbdk.errors import LockError, PipelineError, SbdkError
-from sbdk.faults import pause_point
+from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA
+from sbdk.stores.base import quote as _quote
+from sbdk.testing import pause_point
 
 if TYPE_CHECKING:
     import duckdb
 
-RAW_SCHEMA = "raw"
-META_SCHEMA = "_sbdk"
-LOAD_PREFIX = "_sbdk_load_"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def lock_error(path: Path, exc: BaseException) -> SbdkError | None:
@@ -47,14 +42,12 @@ def lock_error(path: Path, exc: BaseException) -> SbdkError | None:
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False) -> Iterator["duckdb.DuckDBPyConnection"]:
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection; lock conflicts become a LockError naming the holder."""
     import duckdb
 
     if read_only and not path.exists():
-        raise PipelineError(
-            f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it."
-        )
+        raise PipelineError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +83,7 @@ def ensure_writable(path: Path) -> None:
         prepare(con)
 
 
-def prepare(con: "duckdb.DuckDBPyConnection") -> None:
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Create sbdk's bookkeeping and drop loads left behind by failed or killed runs."""
     con.execute(f"create schema if not exists {META_SCHEMA}")
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
@@ -105,7 +98,7 @@ def prepare(con: "duckdb.DuckDBPyConnection") -> None:
     drop_unused_loads(con)
 
 
-def live_tables(con: "duckdb.DuckDBPyConnection") -> dict[str, tuple[str, int]]:
+def live_tables(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int]]:
     """table -> (load schema holding it, rows), for every raw table users can see."""
     import duckdb
 
@@ -116,7 +109,7 @@ def live_tables(con: "duckdb.DuckDBPyConnection") -> dict[str, tuple[str, int]]:
     return {name: (schema, count) for name, schema, count in rows}
 
 
-def new_load_schema(con: "duckdb.DuckDBPyConnection") -> str:
+def new_load_schema(con: duckdb.DuckDBPyConnection) -> str:
     """A schema name no live table uses. Not a DuckDB sequence: with DuckDB 2.0.1 their values
     were not durable across connections (1, 2, 2 in three connections), which reused a live schema."""
     names = [
@@ -131,7 +124,7 @@ def new_load_schema(con: "duckdb.DuckDBPyConnection") -> str:
     return f"{LOAD_PREFIX}{max(numbers, default=0) + 1}"
 
 
-def drop_unused_loads(con: "duckdb.DuckDBPyConnection") -> list[str]:
+def drop_unused_loads(con: duckdb.DuckDBPyConnection) -> list[str]:
     live = {schema for schema, _rows in live_tables(con).values()}
     schemas = [
         name
@@ -147,7 +140,7 @@ def drop_unused_loads(con: "duckdb.DuckDBPyConnection") -> list[str]:
     return unused
 
 
-def _rollback(con: "duckdb.DuckDBPyConnection") -> None:
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back if a transaction is still open (a failed COMMIT has already rolled back)."""
     import duckdb
 
@@ -157,7 +150,7 @@ def _rollback(con: "duckdb.DuckDBPyConnection") -> None:
         pass
 
 
-def swap_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+def swap_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
     """Make `tables` of `load_schema` the live raw tables, all at once. Returns their row counts."""
     tables = list(tables)
     counts: dict[str, int] = {}
@@ -183,7 +176,7 @@ def swap_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable
     return counts
 
 
-def append_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+def append_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
     """Append the rows of `tables` in `load_schema` to the live tables, all at once. Returns new rows."""
     live = live_tables(con)
     added: dict[str, int] = {}
@@ -193,7 +186,8 @@ def append_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterab
             target, rows = live[table]
             (new,) = con.execute(f"select count(*) from {_quote(load_schema)}.{_quote(table)}").fetchone()
             columns = [
-                c for (c,) in con.execute(
+                c
+                for (c,) in con.execute(
                     "select column_name from information_schema.columns "
                     "where table_schema = ? and table_name = ? order by ordinal_position",
                     [target, table],
@@ -212,8 +206,7 @@ def append_in(con: "duckdb.DuckDBPyConnection", load_schema: str, tables: Iterab
                     "without --incremental first.",
                 ) from exc
             con.execute(
-                f"update {META_SCHEMA}.raw_tables set rows = ?, loaded_at = current_timestamp "
-                "where table_name = ?",
+                f"update {META_SCHEMA}.raw_tables set rows = ?, loaded_at = current_timestamp where table_name = ?",
                 [rows + new, table],
             )
             added[table] = new
@@ -236,7 +229,7 @@ def row_counts(path: Path) -> dict[str, int]:
 class DuckDBSession:
     """The loader's view of one open connection (the same interface as the PostgreSQL session)."""
 
-    def __init__(self, con: "duckdb.DuckDBPyConnection") -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
 
     def prepare(self) -> None:

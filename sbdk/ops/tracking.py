@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from sbdk import __version__
-from sbdk.config import Settings
+from sbdk.settings import Settings
 
 TIMEOUT_SECONDS = 1.0
 
@@ -83,7 +83,7 @@ def _post_quietly(endpoint: str, path: str, payload: dict[str, Any]) -> Any:
         handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) else []
         with urllib.request.build_opener(*handlers).open(request, timeout=TIMEOUT_SECONDS) as response:
             return json.loads(response.read(64 * 1024) or b"null")
-    except Exception:  # noqa: BLE001 - tracking must never fail or slow down the user's command
+    except Exception:
         return None
 
 

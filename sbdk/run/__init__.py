@@ -1,0 +1,1 @@
+"""One run of a project: its plan, the runner, result values, reporters, the run lock and history."""
