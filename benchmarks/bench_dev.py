@@ -34,11 +34,11 @@ REFERENCE = textwrap.dedent(
     started = time.perf_counter()
     root, scale = Path(sys.argv[1]), float(sys.argv[2])
     import duckdb, pyarrow as pa
-    from sbdk.generators import HISTORY_DAYS, MICROS_PER_DAY, end_micros, events, orders, users
+    from sbdk.generators import Window, events, orders, users
     sizes = {k: int(v * scale) for k, v in {"users": 10_000, "events": 50_000, "orders": 20_000}.items()}
     as_of = date(2026, 11, 1)
     signups = users.signups(sizes["users"], 42, as_of)
-    window = events.Window(end_micros(as_of) - HISTORY_DAYS * MICROS_PER_DAY, end_micros(as_of))
+    window = Window.history(as_of)
     tables = {
         "raw_users": pa.Table.from_batches(list(users.generate(sizes["users"], seed=42, as_of=as_of))),
         "raw_events": pa.Table.from_batches(list(events.generate(sizes["events"], seed=42, signups=signups, window=window))),

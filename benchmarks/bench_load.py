@@ -34,12 +34,12 @@ COMMON = textwrap.dedent(
 
 GENERATE = COMMON + textwrap.dedent(
     """
-    from sbdk.generators import HISTORY_DAYS, MICROS_PER_DAY, end_micros, events, orders, users
+    from sbdk.generators import Window, events, orders, users
     from sbdk.generators._pools import pools
     pools()  # built once per process; reported with the load figures, not here
     started = time.perf_counter()
     signups = users.signups(sizes["users"], 42, as_of)
-    window = events.Window(end_micros(as_of) - HISTORY_DAYS * MICROS_PER_DAY, end_micros(as_of))
+    window = Window.history(as_of)
     rows = sum(b.num_rows for b in users.generate(sizes["users"], seed=42, as_of=as_of))
     rows += sum(b.num_rows for b in events.generate(sizes["events"], seed=42, signups=signups, window=window))
     rows += sum(b.num_rows for b in orders.generate(sizes["orders"], seed=42, signups=signups, window=window))
@@ -52,12 +52,14 @@ LOAD = COMMON + textwrap.dedent(
     """
     from sbdk.settings import DataVolume, load_settings
     from sbdk.pipelines.load import load
+    from sbdk.run.context import RunContext
+    from sbdk.run.plan import RunPlan
     from sbdk.ops.scaffold import InitOptions, init_project
     root = init_project(InitOptions(folder=workdir / "proj", as_of=as_of, **sizes)).root
     settings = load_settings(root / "sbdk_config.json")
     import dlt  # import cost is not loading cost
     started = time.perf_counter()
-    report = load(settings)
+    report = load(RunContext.of(settings, RunPlan(dbt=False)))
     seconds = time.perf_counter() - started
     print(json.dumps({"rows": report.rows, "seconds": seconds, "generate_and_extract": report.generate_seconds,
                       "dlt_normalize_and_load": report.load_seconds, "swap": report.swap_seconds,
@@ -68,9 +70,9 @@ LOAD = COMMON + textwrap.dedent(
 DIRECT = COMMON + textwrap.dedent(
     """
     import duckdb, pyarrow as pa
-    from sbdk.generators import HISTORY_DAYS, MICROS_PER_DAY, end_micros, events, orders, users
+    from sbdk.generators import Window, events, orders, users
     signups = users.signups(sizes["users"], 42, as_of)
-    window = events.Window(end_micros(as_of) - HISTORY_DAYS * MICROS_PER_DAY, end_micros(as_of))
+    window = Window.history(as_of)
     tables = {
         "raw_users": pa.Table.from_batches(list(users.generate(sizes["users"], seed=42, as_of=as_of))),
         "raw_events": pa.Table.from_batches(list(events.generate(sizes["events"], seed=42, signups=signups, window=window))),

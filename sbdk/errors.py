@@ -72,3 +72,16 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__ or getattr(current, "exception", None)
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether `exc` is, or hides, a stop request: a Ctrl-C, or dlt's SignalReceivedException.
+
+    dlt wraps a KeyboardInterrupt raised inside a generator in its PipelineStepFailed, and when it
+    traps SIGINT/SIGTERM during normalize and load it raises SignalReceivedException instead; both
+    reach sbdk wrapped in other errors, and both still mean "stop".
+    """
+    return any(
+        isinstance(cause, KeyboardInterrupt) or type(cause).__name__ == "SignalReceivedException"
+        for cause in causes(exc)
+    )

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from sbdk.generators import BATCH_ROWS, HISTORY_DAYS, MICROS_PER_DAY, end_micros, events, orders, users
+from sbdk.generators import BATCH_ROWS, HISTORY_DAYS, MICROS_PER_DAY, Window, end_micros, events, orders, users
 
 AS_OF = date(2026, 11, 1)
 END = end_micros(AS_OF)
-WINDOW = events.Window(END - HISTORY_DAYS * MICROS_PER_DAY, END)
+WINDOW = Window(END - HISTORY_DAYS * MICROS_PER_DAY, END)
 
 
 def table(batches) -> pa.Table:

@@ -17,13 +17,13 @@ import typer
 from conftest import edit_config
 
 from sbdk.errors import UsageError
-from sbdk.ops import backup as backups
 from sbdk.ops.query import StatementBuffer, json_value, refuse_writes
 from sbdk.run import history
 from sbdk.run.reporters import Reporter
 from sbdk.run.results import DbtReport, LoadReport, NodeResult, RunReport, TableLoad
 from sbdk.run.runlog import RunLogReporter, find_log, log_path
 from sbdk.settings import load_settings
+from sbdk.stores import backups
 
 OPS_COMMANDS = ("history", "query", "doctor", "backup", "restore")
 

@@ -22,8 +22,7 @@ from helpers import checksum, counts, db_path, query, raw_checksums
 
 from sbdk.errors import LockError
 from sbdk.run import history
-from sbdk.run.reporters import Reporter
-from sbdk.run.runlog import RunLogReporter, log_path
+from sbdk.run.runlog import find_log
 from sbdk.run.runner import RunPlan, run
 from sbdk.settings import load_settings
 
@@ -114,19 +113,19 @@ def test_history_records_a_successful_run(built: Path, cli) -> None:
 
     assert listing.exit_code == 0
     assert entry["run_id"] in listing.stdout and "succeeded" in listing.stdout
-    assert detail == {**entry, "log_file": None}
+    # Runs made through the runner directly (not the CLI) write their log file too.
+    (log_file,) = (built / "logs").glob(f"*_{entry['run_id']}.log")
+    assert detail == {**entry, "log_file": str(log_file)}
+    assert "run_finished" in log_file.read_text() and "status=succeeded" in log_file.read_text()
 
 
 def test_history_and_json_log_of_a_dbt_failure(copy: Path, cli) -> None:
     (copy / "dbt" / "tests" / "no_early_users.sql").write_text(FAILING_TEST)
     settings = load_settings(copy / "sbdk_config.json")
-    path = log_path(settings, "dbtfail00001")
-
-    with RunLogReporter(Reporter(), path, "json", "dbtfail00001") as reporter:
-        report = run(
-            settings, RunPlan(pipelines=False, select=("stg_users", "no_early_users")), reporter, run_id="dbtfail00001"
-        )
-        reporter.finish(report)
+    plan = RunPlan(pipelines=False, select=("stg_users", "no_early_users"))
+    report = run(settings, plan, run_id="dbtfail00001", log_format="json")
+    path = find_log(settings, "dbtfail00001")
+    assert path is not None and path.parent == copy / "logs"
 
     assert not report.success
     entry = history.last(copy / ".sbdk", 1)[0]

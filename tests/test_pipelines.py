@@ -12,11 +12,16 @@ from helpers import KEYS, counts, query, raw_checksums
 
 from sbdk.errors import PipelineError
 from sbdk.pipelines.load import load
+from sbdk.run.context import RunContext
+from sbdk.run.plan import RunPlan
 from sbdk.settings import DataVolume, load_settings
 
 
-def run_load(root: Path, **kwargs):
-    return load(load_settings(root / "sbdk_config.json"), **kwargs)
+def run_load(root: Path, only: set[str] | None = None, **plan):
+    """The loader alone (no lock, no dbt), as the runner calls it."""
+    tables = frozenset(only) if only is not None else None
+    context = RunContext.of(load_settings(root / "sbdk_config.json"), RunPlan(dbt=False, tables=tables, **plan))
+    return load(context)
 
 
 def test_load_gives_exact_counts_and_relations_that_hold(project):

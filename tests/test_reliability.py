@@ -95,7 +95,7 @@ def test_sigkill_during_dbt_build_keeps_tables_whole_and_next_run_succeeds(proje
     before = raw_checksums(project_copy)
     marts = mart_checksums(project_copy)
     marker = tmp_path / "paused"
-    victim = sbdk(project_copy, "dev", pause_at="dbt", marker=marker)
+    victim = sbdk(project_copy, "dev", pause_at="dbt:user_metrics", marker=marker)
     wait_for(marker, victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait()

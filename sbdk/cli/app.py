@@ -86,10 +86,9 @@ app.command("restore")(backup.restore)
 
 
 def main() -> None:
-    from sbdk.run.process import exit_now, set_single_run, tune_gc
+    from sbdk.run.process import exit_now, tune_gc
 
     tune_gc()
-    set_single_run()
     try:
         app(prog_name="sbdk")
     except SystemExit as exc:

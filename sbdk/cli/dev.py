@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sbdk.cli.options import ConfigFileOpt, VerboseOpt, load
+from sbdk.run.plan import RunPlan, Trigger
+
+if TYPE_CHECKING:
+    from sbdk.run.results import RunReport
+    from sbdk.settings import Settings
 
 
 def dev(
@@ -46,37 +51,22 @@ def dev(
     from sbdk.cli.options import state
     from sbdk.cli.progress import render_summary
     from sbdk.cli.render import console
-    from sbdk.errors import ExitCode, UsageError
-    from sbdk.run.runner import RunPlan
+    from sbdk.errors import ExitCode
 
     settings = load(ctx, config_file, verbose)
     if target is not None:
         settings = settings.with_target(target)
-    verbose = state(ctx).verbose
-    if pipelines_only and dbt_only:
-        raise UsageError("--pipelines-only and --dbt-only exclude each other.", hint="Pass one of them, or neither.")
-    if dbt_only and (incremental or any(v is not None for v in (users, events, orders, scale, seed))):
-        raise UsageError(
-            "--dbt-only does not generate data, so volume, seed and --incremental options do not apply.",
-            hint="Drop --dbt-only, or drop those options.",
-        )
-    if pipelines_only and (select or fail_fast):
-        raise UsageError(
-            "--select and --fail-fast are dbt options; --pipelines-only skips dbt.", hint="Drop one of them."
-        )
-    volume = _volume(settings.data_volume, users, events, orders, scale)
-    if seed is not None and not 0 <= seed <= 2**32 - 1:
-        raise UsageError(f"--seed {seed} is outside 0..4294967295.", hint="Give a non-negative seed.")
+    _check_options(pipelines_only, dbt_only, incremental, select, fail_fast, users, events, orders, scale, seed)
     plan = RunPlan(
         pipelines=not dbt_only,
         dbt=not pipelines_only,
         select=tuple(select or ()),
         incremental=incremental,
-        volume=volume,
+        volume=_volume(settings.data_volume, users, events, orders, scale),
         seed=seed,
         fail_fast=fail_fast,
-        verbose=verbose,
-        trigger="sbdk dev",
+        verbose=state(ctx).verbose,
+        trigger=Trigger.DEV,
     )
     quiet = state(ctx).quiet
     if not quiet:
@@ -91,7 +81,7 @@ def dev(
         send_usage_event(
             settings, "dev", {"pipelines_only": pipelines_only, "dbt_only": dbt_only, "incremental": incremental}
         )
-    report = _run_logged(ctx, settings, plan, wait=wait)
+    report = _run(ctx, settings, plan, wait=wait)
     if not quiet:
         render_summary(console, report)
     elif not report.success:
@@ -100,36 +90,50 @@ def dev(
         raise typer.Exit(int(ExitCode.FAILURE))
 
 
-def _run_logged(ctx, settings, plan, *, wait: bool):
-    """Run with live Rich progress (unless --quiet) and a log file of the run in logs/."""
-    import uuid
+def _check_options(
+    pipelines_only: bool,
+    dbt_only: bool,
+    incremental: bool,
+    select: list[str] | None,
+    fail_fast: bool,
+    *generation: float | None,
+) -> None:
+    """Options that exclude each other, as UsageErrors (exit code 2)."""
+    from sbdk.errors import UsageError
+    from sbdk.settings import MAX_SEED
 
+    if pipelines_only and dbt_only:
+        raise UsageError("--pipelines-only and --dbt-only exclude each other.", hint="Pass one of them, or neither.")
+    if dbt_only and (incremental or any(value is not None for value in generation)):
+        raise UsageError(
+            "--dbt-only does not generate data, so volume, seed and --incremental options do not apply.",
+            hint="Drop --dbt-only, or drop those options.",
+        )
+    if pipelines_only and (select or fail_fast):
+        raise UsageError(
+            "--select and --fail-fast are dbt options; --pipelines-only skips dbt.", hint="Drop one of them."
+        )
+    seed = generation[-1]
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {seed} is outside 0..{MAX_SEED}.", hint="Give a non-negative seed.")
+
+
+def _run(ctx: typer.Context, settings: Settings, plan: RunPlan, *, wait: bool) -> RunReport:
+    """Run with live Rich progress (unless --quiet); the runner writes the run's log in logs/."""
     from sbdk.cli.options import state
     from sbdk.cli.progress import RichReporter
     from sbdk.cli.render import console
-    from sbdk.run.reporters import Reporter
-    from sbdk.run.runlog import RunLogReporter, log_path
+    from sbdk.run.reporters import NULL_REPORTER
     from sbdk.run.runner import run
 
     st = state(ctx)
-    run_id = uuid.uuid4().hex[:12]
     rich = None if st.quiet else RichReporter(console, verbose=st.verbose)
-    reporter = RunLogReporter(
-        rich or Reporter(),
-        log_path(settings, run_id),
-        st.log_format,
-        run_id,
-        context={"trigger": plan.trigger, "options": plan.options()},
-    )
     try:
-        # An exception leaving the block is logged as the run's end (failed) before it propagates.
-        with reporter:
-            report = run(settings, plan, reporter, wait=wait, run_id=run_id)
-            reporter.finish(report)
+        # This process does this one run, then exits: dbt may build with the collector paused.
+        return run(settings, plan, rich or NULL_REPORTER, wait=wait, log_format=st.log_format, pause_gc=True)
     finally:
         if rich is not None:
             rich.close()
-    return report
 
 
 def _print_failures(report) -> None:

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sbdk.run.reporters import Reporter
-from sbdk.run.results import NodeResult, RunReport
+from sbdk.run.results import DbtCounts, NodeResult, RunReport
 
 _STATUS_STYLE = {
     "success": ("green", "OK"),
@@ -91,6 +91,22 @@ class RichReporter(Reporter):
             self._stop()
 
 
+def counts_markup(counts: DbtCounts) -> str:
+    """"12 models built, 1 failed; 50 tests passed, 2 failed, 1 warned" (zeros of the rarer kinds left out)."""
+    models = f"{counts.models_passed} models built"
+    if counts.models_failed:
+        models += f", [red]{counts.models_failed} failed[/]"
+    if counts.models_skipped:
+        models += f", [yellow]{counts.models_skipped} skipped[/]"
+    failed = f"[red]{counts.tests_failed} failed[/]" if counts.tests_failed else "0 failed"
+    tests = f"{counts.tests_passed} tests passed, {failed}"
+    if counts.tests_warned:
+        tests += f", [yellow]{counts.tests_warned} warned[/]"
+    if counts.tests_skipped:
+        tests += f", [yellow]{counts.tests_skipped} skipped[/]"
+    return f"{models}; {tests}"
+
+
 def render_summary(console: Console, report: RunReport) -> None:
     stages = Table(title="Summary", title_justify="left", show_edge=False)
     stages.add_column("stage")
@@ -103,17 +119,7 @@ def render_summary(console: Console, report: RunReport) -> None:
             "load", f"{load.load_seconds + load.swap_seconds:.2f}", f"dlt -> {load.destination}, swapped in atomically"
         )
     if report.dbt is not None:
-        dbt = report.dbt
-        models = f"{dbt.count('model', 'success')} models built"
-        if dbt.count("model", "error"):
-            models += f", [red]{dbt.count('model', 'error')} failed[/]"
-        if dbt.count("model", "skipped"):
-            models += f", [yellow]{dbt.count('model', 'skipped')} skipped[/]"
-        tests = (
-            f"{dbt.count('test', 'pass')} tests passed, "
-            f"{dbt.count('test', 'fail', 'error')} failed, {dbt.count('test', 'warn')} warned"
-        )
-        stages.add_row("dbt", f"{dbt.seconds:.2f}", f"{models}; {tests}")
+        stages.add_row("dbt", f"{report.dbt.seconds:.2f}", counts_markup(report.dbt.counts()))
     stages.add_row("[bold]total[/]", f"[bold]{report.seconds:.2f}[/]", "")
     console.print()
     console.print(stages)

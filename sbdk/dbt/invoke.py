@@ -1,84 +1,40 @@
 """dbt, in-process through dbtRunner, with results turned into a DbtReport.
 
+
 Never a `dbt` found on PATH: the dbt imported here is the one installed next to sbdk.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir
+from sbdk.dbt.release import release_duckdb
 from sbdk.errors import DbtError
-from sbdk.run.process import collector_paused
-from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.context import RunContext
+from sbdk.run.process import collector_paused, environment
+from sbdk.run.reporters import Reporter
 from sbdk.run.results import DbtReport, NodeResult
-from sbdk.settings import Settings
-from sbdk.testing import pause_point
+from sbdk.testing import Faults
+
+if TYPE_CHECKING:
+    from sbdk.stores.base import Store
 
 _PACKAGE_FILES = ("packages.yml", "dependencies.yml")
-
-
-def release_duckdb() -> None:
-    """Close the DuckDB file dbt-duckdb keeps open after invoke() returns.
-
-    dbt-duckdb 1.11 holds one shared connection for the life of the process (its keep_open
-    default), even after a failed build, so no other process - and no differently configured
-    connection in this one - can open the file. dbt's cleanup_connections()/reset_adapters() do not
-    release it; closing its shared environment does (NOTES.md). `_ENV` and `_LOCK` are private:
-    tests/test_dbt.py checks another process can open the file after a build.
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # dbt-duckdb not imported yet: nothing is open
-        return
-    with DuckDBConnectionManager._LOCK:
-        env = DuckDBConnectionManager._ENV
-        DuckDBConnectionManager._ENV = None
-        if env is not None:
-            env.close()
-
-
-def _configure_dbt(settings: Settings) -> None:
-    from sbdk.dbt.profiles import PASSWORD_ENV
-
-    # The profile reads the database path from here, so the rendered profile stays identical from
-    # run to run and dbt keeps its partial-parse cache.
-    os.environ["DBT_DUCKDB_PATH"] = str(settings.paths.duckdb_path)
-    if settings.active_target.password:
-        os.environ[PASSWORD_ENV] = settings.active_target.password
-    else:
-        os.environ.pop(PASSWORD_ENV, None)
-    # Never phone home, never check PyPI for a newer version (there may be no network).
-    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    os.environ["DBT_VERSION_CHECK"] = "false"
-
-
-def check_project(settings: Settings) -> None:
-    from sbdk.dbt.profiles import dbt_profiles_dir
-
-    project = settings.paths.dbt_project_dir
-    if not (project / "dbt_project.yml").is_file():
-        raise DbtError(
-            f"No dbt project at {project} (dbt_project.yml is missing).",
-            hint="Fix dbt_path in sbdk_config.json, or run `sbdk init --force .` to restore the template.",
-        )
-    if not (dbt_profiles_dir(settings) / "profiles.yml").is_file():
-        raise DbtError(
-            f"No profiles.yml in {dbt_profiles_dir(settings)}.",
-            hint="Fix profiles_dir in sbdk_config.json, or run `sbdk init --force .` to restore it.",
-        )
+# The commands a selection and --fail-fast apply to.
+_BUILDING = ("build", "run", "test")
 
 
 class _Progress:
     """dbt event callback: forwards node start/finish to the reporter (called on dbt's threads)."""
 
-    def __init__(self, reporter: Reporter, verbose: bool) -> None:
+    def __init__(self, reporter: Reporter, verbose: bool, faults: Faults) -> None:
         self.reporter = reporter
         self.verbose = verbose
+        self.faults = faults
         self.lock = threading.Lock()
         self.parsed_at: float | None = None
 
@@ -99,8 +55,7 @@ class _Progress:
                 self.reporter.node_started(info.node_name, info.resource_type)
             elif name == "NodeFinished":
                 info, result = event.data.node_info, event.data.run_result
-                if info.node_name == "user_metrics":
-                    pause_point("dbt")
+                self.faults.reached("dbt", info.node_name)
                 self.reporter.node_finished(
                     NodeResult(
                         unique_id=info.unique_id,
@@ -138,87 +93,49 @@ def _node_results(result: Any, project_dir: Path) -> tuple[NodeResult, ...]:
     return tuple(nodes)
 
 
-def _invoke(
-    settings: Settings, command: str, select: Sequence[str], fail_fast: bool, verbose: bool, progress: _Progress
-) -> Any:
+def _invoke(context: RunContext, command: str, progress: _Progress) -> Any:
     """dbtRunner's result for `dbt <command>` (after `dbt deps` when packages are declared and missing)."""
     from dbt.cli.main import dbtRunner
 
-    from sbdk.dbt.profiles import dbt_profiles_dir
-
+    settings, plan = context.settings, context.plan
     project_dir = settings.paths.dbt_project_dir
     common = [
         "--project-dir", str(project_dir),
         "--profiles-dir", str(dbt_profiles_dir(settings)),
     ]  # fmt: skip
-    if any((project_dir / name).is_file() for name in _PACKAGE_FILES) and not (project_dir / "dbt_packages").is_dir():
-        deps = dbtRunner().invoke(["deps", *common, "--log-level", "none" if not verbose else "info"])
+    log_level = "info" if plan.verbose else "none"
+    packages = any((project_dir / name).is_file() for name in _PACKAGE_FILES)
+    if command != "deps" and packages and not (project_dir / "dbt_packages").is_dir():
+        deps = dbtRunner().invoke(["deps", *common, "--log-level", log_level])
         if not deps.success:
             raise DbtError(
                 f"`dbt deps` failed for {project_dir}: {deps.exception or 'see dbt/logs/dbt.log'}",
                 hint="Check packages.yml; packages must be installable without network access beyond PyPI.",
             )
-    args = [command, *common, "--log-level", "info" if verbose else "none", "--log-level-file", "info"]
-    for value in select:
-        args += ["--select", value]
-    if fail_fast:
-        args.append("--fail-fast")
+    args = [command, *common, "--log-level", log_level, "--log-level-file", "info"]
+    if command in _BUILDING:
+        for value in plan.select:
+            args += ["--select", value]
+        if plan.fail_fast:
+            args.append("--fail-fast")
     return dbtRunner(callbacks=[progress]).invoke(args)
 
 
-def run_dbt(
-    settings: Settings,
-    command: str = "build",
-    *,
-    select: Sequence[str] = (),
-    fail_fast: bool = False,
-    verbose: bool = False,
-    reporter: Reporter = NULL_REPORTER,
-    require_raw: bool = True,
-) -> DbtReport:
-    """`dbt <command>` on the project, in this process. Never raises for failing models or tests:
-    they are in the report (`success` False); raises DbtError when dbt cannot run at all."""
-    from sbdk.dbt.profiles import PASSWORD_ENV
-    from sbdk.stores import store_for
-
-    check_project(settings)
-    store = store_for(settings)
-    if require_raw and command in ("build", "run", "test"):
-        present = store.row_counts()
-        if not present:
-            raise DbtError(
-                f"The raw tables do not exist yet in {store.describe()}.",
-                hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
-            )
-    _configure_dbt(settings)
-    project_dir = settings.paths.dbt_project_dir
-    progress = _Progress(reporter, verbose)
+def run_dbt(context: RunContext, command: str = "build") -> DbtReport:
+    """`dbt <command>` on the run's project and store, in this process (the plan's selection and
+    options apply to build/run/test). Never raises for failing models or tests: they are in the
+    report (`success` False); raises DbtError when dbt cannot run at all."""
+    progress = _Progress(context.reporter, context.plan.verbose, context.faults)
     started = time.perf_counter()
     try:
-        with collector_paused():
-            outcome = _invoke(settings, command, select, fail_fast, verbose, progress)
+        with environment(dbt_environment(context.settings)), collector_paused(context.pause_gc):
+            outcome = _invoke(context, command, progress)
     finally:
         release_duckdb()
-        # A server password lives in the environment only while dbt runs.
-        os.environ.pop(PASSWORD_ENV, None)
     seconds = time.perf_counter() - started
-    nodes = _node_results(outcome.result, project_dir)
-    error = None
-    # dbtRunner turns Ctrl-C into a failed result: give it back to the caller as what it is.
-    if isinstance(outcome.exception, KeyboardInterrupt):
-        raise KeyboardInterrupt
-    if outcome.exception is not None:
-        error = str(outcome.exception)
-        translated = store.translate(outcome.exception)
-        if translated:
-            raise translated from outcome.exception
-    elif not outcome.success and not any(n.failed for n in nodes):
-        error = "dbt reported a failure; see dbt/logs/dbt.log"
-    for node in nodes:
-        if node.message:
-            translated = store.translate(Exception(node.message))
-            if translated:
-                raise translated
+    nodes = _node_results(outcome.result, context.settings.paths.dbt_project_dir)
+    error = _run_error(context.store, outcome, nodes)
+    select = context.plan.select if command in _BUILDING else ()
     if select and not nodes and error is None:
         raise DbtError(
             f"--select {' '.join(select)} matched no models, tests or seeds.",
@@ -232,3 +149,20 @@ def run_dbt(
         parse_seconds=(progress.parsed_at or time.perf_counter()) - started,
         error=error,
     )
+
+
+def _run_error(store: Store, outcome: Any, nodes: tuple[NodeResult, ...]) -> str | None:
+    """Why dbt failed as a whole (None when it ran), raising what deserves its own error: a Ctrl-C,
+    or a store error (a lock, a refused login) that dbt reported as text."""
+    # dbtRunner turns Ctrl-C into a failed result: give it back to the caller as what it is.
+    if isinstance(outcome.exception, KeyboardInterrupt):
+        raise KeyboardInterrupt
+    for text in [outcome.exception, *(n.message for n in nodes)]:
+        translated = store.translate(text if isinstance(text, BaseException) else Exception(text)) if text else None
+        if translated:
+            raise translated
+    if outcome.exception is not None:
+        return str(outcome.exception)
+    if not outcome.success and not any(n.failed for n in nodes):
+        return "dbt reported a failure; see dbt/logs/dbt.log"
+    return None

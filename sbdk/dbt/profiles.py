@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sbdk.errors import DbtError
 from sbdk.settings import Settings
 
 # dbt reads the password from here; DBT_ENV_SECRET_* values are scrubbed from dbt's logs.
@@ -42,3 +43,32 @@ def dbt_profiles_dir(settings: Settings) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return folder
+
+
+def check_project(settings: Settings) -> None:
+    project = settings.paths.dbt_project_dir
+    if not (project / "dbt_project.yml").is_file():
+        raise DbtError(
+            f"No dbt project at {project} (dbt_project.yml is missing).",
+            hint="Fix dbt_path in sbdk_config.json, or run `sbdk init --force .` to restore the template.",
+        )
+    if not (dbt_profiles_dir(settings) / "profiles.yml").is_file():
+        raise DbtError(
+            f"No profiles.yml in {dbt_profiles_dir(settings)}.",
+            hint="Fix profiles_dir in sbdk_config.json, or run `sbdk init --force .` to restore it.",
+        )
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """What dbt reads from the environment during one invocation (set only around it)."""
+    values = {
+        # The profile reads the database path from here, so the rendered profile stays identical
+        # from run to run and dbt keeps its partial-parse cache.
+        "DBT_DUCKDB_PATH": str(settings.paths.duckdb_path),
+        # Never phone home, never check PyPI for a newer version (there may be no network).
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_VERSION_CHECK": "false",
+        # A server password lives in the environment only while dbt runs (dbt scrubs it from logs).
+        PASSWORD_ENV: settings.active_target.password or "",
+    }
+    return values

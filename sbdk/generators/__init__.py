@@ -7,6 +7,7 @@ same arguments always give byte-identical batches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import numpy as np
@@ -23,6 +24,20 @@ def end_micros(as_of: date) -> int:
     """Microseconds since the epoch of midnight UTC starting `as_of`: every timestamp lies before it."""
     moment = datetime(as_of.year, as_of.month, as_of.day, tzinfo=timezone.utc)
     return int(moment.timestamp()) * 1_000_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where new activity may happen: (start, end) in µs since epoch, UTC; end is exclusive."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def history(cls, as_of: date) -> Window:
+        """The whole generated history: the HISTORY_DAYS before `as_of`."""
+        end = end_micros(as_of)
+        return cls(end - HISTORY_DAYS * MICROS_PER_DAY, end)
 
 
 def rng(seed: int, stream: int, *parts: int) -> np.random.Generator:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from sbdk.generators import BATCH_ROWS, STREAM_ACTIVITY, STREAM_EVENTS, batch_bounds, rng
+from sbdk.generators import BATCH_ROWS, STREAM_ACTIVITY, STREAM_EVENTS, Window, batch_bounds, rng
 from sbdk.generators._pools import categorical, weighted_choice
 
 EVENT_TYPES = (
@@ -43,14 +42,6 @@ SCHEMA = pa.schema(
         pa.field("device", pa.string()),
     ]
 )
-
-
-@dataclass(frozen=True)
-class Window:
-    """Where new activity may happen: (start, end) in µs since epoch, UTC; end is exclusive."""
-
-    start: int
-    end: int
 
 
 def activity_weights(users: int, seed: int) -> np.ndarray:

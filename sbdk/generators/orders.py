@@ -9,7 +9,8 @@ import pyarrow as pa
 
 from sbdk.generators import BATCH_ROWS, STREAM_ORDERS, batch_bounds, rng
 from sbdk.generators._pools import categorical, decimal_from_cents, weighted_choice
-from sbdk.generators.events import Window, activity_weights
+from sbdk.generators import Window
+from sbdk.generators.events import activity_weights
 
 STATUSES = ("pending", "processing", "shipped", "completed", "cancelled", "refunded")
 STATUS_WEIGHTS = np.array([0.05, 0.05, 0.15, 0.62, 0.08, 0.05])

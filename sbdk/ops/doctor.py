@@ -18,6 +18,7 @@ from sbdk.errors import SbdkError
 from sbdk.ops import human_size
 from sbdk.paths import shown as display
 from sbdk.paths import user_path
+from sbdk.settings import Settings
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 MB = 1024**2
@@ -219,15 +220,17 @@ def check_config(config_file: Path | None, start: Path | None) -> tuple[Any, Che
     return settings, Check("config", PASS, detail)
 
 
-def check_dbt_project(settings: Any, *, parse: bool = True) -> Check:
-    from sbdk.dbt.invoke import check_project, run_dbt
+def check_dbt_project(settings: Settings, *, parse: bool = True) -> Check:
+    from sbdk.dbt.invoke import run_dbt
+    from sbdk.dbt.profiles import check_project
+    from sbdk.run.context import RunContext
 
     def run() -> Check:
         check_project(settings)
         project = settings.paths.dbt_project_dir
         if not parse:
             return Check("dbt project", PASS, f"{project} has dbt_project.yml (not parsed).")
-        report = run_dbt(settings, "parse")
+        report = run_dbt(RunContext.of(settings), "parse")
         if not report.success:
             return Check(
                 "dbt project",
@@ -240,90 +243,75 @@ def check_dbt_project(settings: Any, *, parse: bool = True) -> Check:
     return _guard("dbt project", run)
 
 
-def check_profile(settings: Any) -> Check:
+def check_profile(settings: Settings) -> Check:
     """The dbt profile sbdk uses points at the configured DuckDB file."""
+    paths = settings.paths
+    if not (paths.dbt_project_dir / "dbt_project.yml").is_file():
+        return Check("dbt profile", SKIP, "Not checked: there is no dbt_project.yml (see the dbt project check).")
+    found = _profile_output(settings)
+    if isinstance(found, Check):
+        return found
+    name, target, output = found
+    if output.get("type") != "duckdb":
+        return _profile_fail(
+            f"Profile {name!r} target {target!r} is of type {output.get('type')!r}, not duckdb.",
+            "sbdk builds into DuckDB: set `type: duckdb`.",
+        )
+    return _check_profile_path(settings, name, target, str(output.get("path", "")))
+
+
+def _profile_fail(detail: str, fix: str) -> Check:
+    return Check("dbt profile", FAIL, detail, fix)
+
+
+def _profile_output(settings: Settings) -> tuple[str, str, dict[str, Any]] | Check:
+    """(profile name, target, that target's output) as dbt would pick them, or the failed Check."""
     import yaml
 
-    paths = settings.paths
-    project_file = paths.dbt_project_dir / "dbt_project.yml"
-    profiles_file = paths.profiles_dir / "profiles.yml"
-    default = display(paths.duckdb_path, paths.root)
-    template = "path: \"{{ env_var('DBT_DUCKDB_PATH', '" + default + "') }}\""
-    if not project_file.is_file():
-        return Check(
-            "dbt profile",
-            SKIP,
-            "Not checked: there is no dbt_project.yml (see the dbt project check).",
-        )
+    project_file = settings.paths.dbt_project_dir / "dbt_project.yml"
+    profiles_file = settings.paths.profiles_dir / "profiles.yml"
     if not profiles_file.is_file():
-        return Check(
-            "dbt profile",
-            FAIL,
-            f"There is no {profiles_file}.",
-            "Run `sbdk init --force .` to restore it, or fix profiles_dir.",
+        return _profile_fail(
+            f"There is no {profiles_file}.", "Run `sbdk init --force .` to restore it, or fix profiles_dir."
         )
     try:
         name = (yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}).get("profile")
         profiles = yaml.safe_load(profiles_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError, AttributeError) as exc:
-        return Check(
-            "dbt profile",
-            FAIL,
-            f"Cannot read the dbt profile: {exc}",
-            f"Fix the YAML of {profiles_file}.",
-        )
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError) as exc:
+        return _profile_fail(f"Cannot read the dbt profile: {exc}", f"Fix the YAML of {profiles_file}.")
     profile = profiles.get(name) if isinstance(profiles, dict) else None
     if not isinstance(profile, dict):
-        return Check(
-            "dbt profile",
-            FAIL,
+        return _profile_fail(
             f"dbt_project.yml uses the profile {name!r}, which {profiles_file} does not define.",
             f"Set `profile:` in dbt_project.yml to a profile of {profiles_file.name} (sbdk's is 'sbdk').",
         )
-    target = profile.get("target", "default")
+    target = str(profile.get("target", "default"))
     output = (profile.get("outputs") or {}).get(target)
     if not isinstance(output, dict):
-        return Check(
-            "dbt profile",
-            FAIL,
-            f"Profile {name!r} has no output {target!r}.",
-            f"Add outputs.{target} to {profiles_file}.",
-        )
-    if output.get("type") != "duckdb":
-        return Check(
-            "dbt profile",
-            FAIL,
-            f"Profile {name!r} target {target!r} is of type {output.get('type')!r}, not duckdb.",
-            "sbdk builds into DuckDB: set `type: duckdb`.",
-        )
-    raw = str(output.get("path", ""))
+        return _profile_fail(f"Profile {name!r} has no output {target!r}.", f"Add outputs.{target} to {profiles_file}.")
+    return str(name), target, output
+
+
+def _check_profile_path(settings: Settings, name: str, target: str, raw: str) -> Check:
+    """The output's `path` leads dbt to the configured DuckDB file, from any working folder."""
+    paths = settings.paths
+    profiles_file = paths.profiles_dir / "profiles.yml"
+    template = "path: \"{{ env_var('DBT_DUCKDB_PATH', '" + display(paths.duckdb_path, paths.root) + "') }}\""
     if "env_var" in raw:
         if "DBT_DUCKDB_PATH" not in raw:
-            return Check(
-                "dbt profile",
-                FAIL,
+            return _profile_fail(
                 f"The profile's path {raw!r} reads another variable than DBT_DUCKDB_PATH, which sbdk sets.",
                 f"Use {template}.",
             )
-        return Check(
-            "dbt profile",
-            PASS,
-            f"Profile {name!r} ({target}) reads DBT_DUCKDB_PATH, which sbdk sets to {paths.duckdb_path}.",
-        )
+        detail = f"Profile {name!r} ({target}) reads DBT_DUCKDB_PATH, which sbdk sets to {paths.duckdb_path}."
+        return Check("dbt profile", PASS, detail)
     if not raw:
-        return Check(
-            "dbt profile",
-            FAIL,
-            f"Profile {name!r} target {target!r} has no path.",
-            f"Add {template}.",
-        )
+        return _profile_fail(f"Profile {name!r} target {target!r} has no path.", f"Add {template}.")
     pointed = user_path(raw)
     # dbt-duckdb resolves a relative path against the working folder; sbdk runs from anywhere.
     resolved = pointed if pointed.is_absolute() else (paths.root / pointed)
     if resolved.resolve() != paths.duckdb_path.resolve():
-        return Check(
-            "dbt profile",
-            FAIL,
+        return _profile_fail(
             f"The profile points dbt at {raw}, but duckdb_path in the config is {paths.duckdb_path}.",
             f"Use {template} in {profiles_file}.",
         )
@@ -337,7 +325,7 @@ def check_profile(settings: Any) -> Check:
     return Check("dbt profile", PASS, f"Profile {name!r} ({target}) points at {paths.duckdb_path}.")
 
 
-def check_database(settings: Any) -> Check:
+def check_database(settings: Settings) -> Check:
     """Present, openable for writing (nobody else holds it), with raw tables loaded."""
     from sbdk.errors import LockError
     from sbdk.ops import active_run
@@ -388,7 +376,7 @@ def check_database(settings: Any) -> Check:
     return Check("database", PASS, f"{shown} ({size}) opens for writing; rows: {listing}.")
 
 
-def check_target(settings: Any) -> Check:
+def check_target(settings: Settings) -> Check:
     """A server target (config `target` other than dev): its driver and adapter, and that it answers."""
     import importlib.util
 
@@ -415,7 +403,7 @@ def check_target(settings: Any) -> Check:
     return _guard(name, run)
 
 
-def check_pipelines(settings: Any) -> Check:
+def check_pipelines(settings: Settings) -> Check:
     from sbdk.pipelines.discovery import discover
 
     def run() -> Check:
@@ -433,7 +421,7 @@ def check_pipelines(settings: Any) -> Check:
     return _guard("pipelines", run)
 
 
-def check_disk(settings: Any) -> Check:
+def check_disk(settings: Settings) -> Check:
     root = settings.paths.root
     db = settings.paths.duckdb_path
     free = shutil.disk_usage(root).free
@@ -457,7 +445,7 @@ def check_disk(settings: Any) -> Check:
     return Check("disk space", PASS, detail + ".")
 
 
-def check_webhook_secret(settings: Any) -> Check:
+def check_webhook_secret(settings: Settings) -> Check:
     secret = settings.webhook_secret
     make = "python -c 'import secrets; print(secrets.token_hex(32))'"
     if not secret:

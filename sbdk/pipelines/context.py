@@ -13,7 +13,7 @@ from sbdk.settings import DataVolume
 if TYPE_CHECKING:
     import numpy as np
 
-    from sbdk.generators.events import Window
+    from sbdk.generators import Window
 
 
 @dataclass

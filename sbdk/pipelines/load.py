@@ -1,20 +1,25 @@
-"""Run the project's pipelines through dlt into the DuckDB file, atomically (see sbdk.stores.duckdb)."""
+"""Run the project's pipelines through dlt into the run's store, atomically (see sbdk.stores)."""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sbdk.errors import PipelineError, SbdkError, causes
+from sbdk.errors import PipelineError, SbdkError, causes, interrupted
 from sbdk.pipelines.context import PipelineContext
 from sbdk.pipelines.discovery import PipelineSpec, discover, where
-from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.context import RunContext
+from sbdk.run.plan import RunPlan
+from sbdk.run.process import environment
 from sbdk.run.results import LoadReport, TableLoad
 from sbdk.settings import DataVolume, Settings
-from sbdk.testing import pause_point
+
+if TYPE_CHECKING:
+    from sbdk.stores.base import Session, Store
 
 PIPELINE_NAME = "sbdk"
 # An incremental run appends at most one day of new activity, and never past the present.
@@ -31,15 +36,18 @@ class _GeneratorFailed(Exception):
         self.error = error
 
 
-def _configure_dlt(settings: Settings) -> None:
-    # dlt reads its configuration from the environment. Keep everything inside the project and
-    # never phone home (there may be no network at all).
-    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
-    # dlt otherwise turns the first Ctrl-C during normalize/load into a flag it may clear: sbdk
-    # handles SIGINT itself (exit 130, previous tables kept).
-    os.environ["RUNTIME__INTERCEPT_SIGNALS"] = "false"
-    os.environ.setdefault("DLT_DATA_DIR", str(settings.paths.dlt_dir))
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+def _dlt_environment(settings: Settings) -> dict[str, str]:
+    """dlt's configuration for a load (dlt reads it from the environment, set only around the load)."""
+    return {
+        # Never phone home (there may be no network at all).
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        # dlt otherwise turns the first Ctrl-C during normalize/load into a flag it may clear: sbdk
+        # handles SIGINT itself (exit 130, previous tables kept).
+        "RUNTIME__INTERCEPT_SIGNALS": "false",
+        # Everything dlt keeps stays in the project (never ~/.dlt).
+        "DLT_DATA_DIR": str(settings.paths.dlt_dir),
+        "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "WARNING"),
+    }
 
 
 def _as_arrow(item: Any, spec: PipelineSpec) -> Any:
@@ -56,29 +64,33 @@ def _as_arrow(item: Any, spec: PipelineSpec) -> Any:
     )
 
 
-def _rows_of(
-    spec: PipelineSpec, ctx: PipelineContext, reporter: Reporter, stats: dict[str, list], schemas: dict[str, Any]
-):
+@dataclass
+class _Tally:
+    """Rows and seconds spent generating per table, and each table's Arrow schema (from its first batch)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    schemas: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def _rows_of(spec: PipelineSpec, ctx: PipelineContext, run: RunContext, tally: _Tally) -> Iterator[Any]:
     """The pipeline's batches, timed and counted, with its errors tagged with file and line."""
     total = getattr(ctx.volume, spec.table.removeprefix("raw_"), None)
-    spent, rows = 0.0, 0
-    stats[spec.table] = [0, 0.0]
+    tally.rows[spec.table], tally.seconds[spec.table] = 0, 0.0
     started = time.perf_counter()
     try:
-        iterator = iter(spec.generate(ctx) or ())
-        while True:
-            try:
-                item = next(iterator)
-            except StopIteration:
-                break
-            item = _as_arrow(item, spec)
-            schemas.setdefault(spec.table, item.schema)
-            rows += item.num_rows
-            spent += time.perf_counter() - started
-            stats[spec.table] = [rows, spent]
-            reporter.table_progress(spec.table, rows, total)
-            pause_point("generate")
-            yield item
+        for item in spec.generate(ctx) or ():
+            batch = _as_arrow(item, spec)
+            tally.schemas.setdefault(spec.table, batch.schema)
+            tally.rows[spec.table] += batch.num_rows
+            tally.seconds[spec.table] += time.perf_counter() - started
+            run.reporter.table_progress(spec.table, tally.rows[spec.table], total)
+            run.faults.reached("generate", spec.table)
+            yield batch
             started = time.perf_counter()
     except PipelineError as exc:
         raise _GeneratorFailed(spec, exc) from exc
@@ -88,12 +100,11 @@ def _rows_of(
             hint=f"Fix {spec.path.name}; the raw tables already loaded were left as they were.",
         )
         raise _GeneratorFailed(spec, error) from exc
-    spent += time.perf_counter() - started
-    stats[spec.table] = [rows, spent]
-    reporter.table_done(spec.table, rows, spent)
+    tally.seconds[spec.table] += time.perf_counter() - started
+    run.reporter.table_done(spec.table, tally.rows[spec.table], tally.seconds[spec.table])
 
 
-def _unwrap(exc: BaseException, store: Any) -> SbdkError | None:
+def _unwrap(exc: BaseException, store: Store) -> SbdkError | None:
     """The sbdk error hidden inside dlt's PipelineStepFailed chain, if any."""
     for current in causes(exc):
         if isinstance(current, _GeneratorFailed):
@@ -117,23 +128,24 @@ def _micros(value: Any) -> int:
 
 
 def _increment_context(
-    session: Any, spec: PipelineSpec, live: dict[str, tuple[str, int]], base: PipelineContext, volume: DataVolume
+    session: Session, spec: PipelineSpec, live: dict[str, tuple[str, int]], base: PipelineContext, volume: DataVolume
 ) -> PipelineContext:
     """Where the next slice of an incremental table starts: after its newest row and its ids."""
-    from sbdk.generators.events import Window
+    from sbdk.generators import Window
 
     if spec.table not in live or "raw_users" not in live:
         raise PipelineError(
             f"--incremental appends to {spec.table}, which has not been loaded yet.",
             hint="Run `sbdk dev --pipelines-only` once without --incremental.",
         )
+    cursor = spec.cursor or ""
     columns = session.columns(spec.table)
-    if "timestamp" not in columns.get(spec.cursor, ""):
+    if "timestamp" not in columns.get(cursor, ""):
         raise PipelineError(
             f"{spec.path.name} sets CURSOR = {spec.cursor!r}, but {spec.table} has no such timestamp column.",
             hint="Point CURSOR at a timestamp column of the table.",
         )
-    newest = session.max_value(spec.table, spec.cursor)
+    newest = session.max_value(spec.table, cursor)
     if newest is None:
         raise PipelineError(
             f"--incremental continues after the newest row of {spec.table}, but it is empty.",
@@ -162,18 +174,20 @@ def _increment_context(
     )
 
 
-def _live_signups(session: Any, end: int):
+def _live_signups(session: Session, end: int) -> Callable[[], Any]:
     """Signup times of the users loaded now (user i+1 at index i), read once, returned lazily."""
     import numpy as np
 
-    ids, signup_times = session.user_signups()
-    ids = np.asarray(ids, dtype=np.int64)
+    user_ids, signup_times = session.user_signups()
+    ids = np.asarray(user_ids, dtype=np.int64)
     signups = np.full(int(ids.max()) if len(ids) else 0, end, dtype=np.int64)
     signups[ids - 1] = [_micros(t) for t in signup_times]
     return lambda: signups
 
 
-def _create_empty_tables(session: Any, load_schema: str, specs: list[PipelineSpec], schemas: dict[str, Any]) -> None:
+def _create_empty_tables(
+    session: Session, load_schema: str, specs: list[PipelineSpec], schemas: dict[str, Any]
+) -> None:
     """dlt creates no table for a resource without rows: make it from the schema of its empty batch."""
     existing = session.tables_in(load_schema)
     for spec in specs:
@@ -188,27 +202,36 @@ def _create_empty_tables(session: Any, load_schema: str, specs: list[PipelineSpe
         session.create_empty(load_schema, spec.table, schema)
 
 
-def load(
-    settings: Settings,
-    *,
-    only: set[str] | None = None,
-    incremental: bool = False,
-    volume: DataVolume | None = None,
-    seed: int | None = None,
-    reporter: Reporter = NULL_REPORTER,
-) -> LoadReport:
-    """Generate and load the project's pipelines (all, or those in `only`) into the DuckDB file.
+def load(run: RunContext) -> LoadReport:
+    """Generate and load the project's pipelines (all, or the plan's `tables`) into the run's store.
 
     Replace mode swaps all loaded tables in at once; incremental mode appends a new, later slice to
     the tables whose pipeline declares a CURSOR. Either way, a failure leaves every table as it was.
     """
-    from sbdk.generators import HISTORY_DAYS, MICROS_PER_DAY, end_micros
-    from sbdk.generators.events import Window
-    from sbdk.stores import store_for
+    specs = _pipelines(run.settings, run.plan)
+    base, contexts, load_schema = _prepare(run, specs)
+    tally = _Tally()
+    with environment(_dlt_environment(run.settings)):
+        generated, loaded = _extract_and_load(run, specs, base, contexts, load_schema, tally)
+    started = time.perf_counter()
+    counts = _swap(run, specs, load_schema, tally)
+    return LoadReport(
+        tables=tuple(
+            TableLoad(table=s.table, rows=counts[s.table], seconds=tally.seconds.get(s.table, 0.0), source=s.path)
+            for s in specs
+        ),
+        mode="incremental" if run.plan.incremental else "replace",
+        generate_seconds=generated,
+        load_seconds=loaded,
+        swap_seconds=time.perf_counter() - started,
+        destination="PostgreSQL" if run.store.kind == "postgres" else "DuckDB",
+    )
 
-    store = store_for(settings)
-    specs = discover(settings.paths.pipelines_dir, only)
-    if incremental:
+
+def _pipelines(settings: Settings, plan: RunPlan) -> list[PipelineSpec]:
+    """The pipelines this run loads, or a PipelineError saying why there are none."""
+    specs = discover(settings.paths.pipelines_dir, set(plan.tables) if plan.tables is not None else None)
+    if plan.incremental:
         specs = [s for s in specs if s.incremental]
         if not specs:
             raise PipelineError(
@@ -220,21 +243,29 @@ def load(
             f"No pipelines to run in {settings.paths.pipelines_dir}.",
             hint="Add a pipeline file (see the README), or `sbdk init --force .` for the defaults.",
         )
-    volume = volume or settings.data_volume
-    seed = settings.seed if seed is None else seed
-    end = end_micros(settings.as_of)
+    return specs
+
+
+def _prepare(run: RunContext, specs: list[PipelineSpec]) -> tuple[PipelineContext, dict[str, PipelineContext], str]:
+    """What each pipeline's generate(ctx) receives, and the new schema dlt loads into.
+
+    Reads the store first, so a locked or unwritable database wastes no generation work.
+    """
+    from sbdk.generators import Window
+
+    settings, plan = run.settings, run.plan
+    volume = plan.volume or settings.data_volume
     base = PipelineContext(
-        seed=seed,
+        seed=settings.seed if plan.seed is None else plan.seed,
         as_of=settings.as_of,
         volume=volume,
-        window=Window(end - HISTORY_DAYS * MICROS_PER_DAY, end),
+        window=Window.history(settings.as_of),
     )
     contexts: dict[str, PipelineContext] = {}
-    # Checked before any data is generated: a locked or unwritable file wastes no work.
-    with store.session() as session:
+    with run.store.session() as session:
         session.prepare()
         live = session.live_tables()
-        if incremental:
+        if plan.incremental:
             slice_volume = DataVolume(
                 users=volume.users,
                 events=max(1, int(volume.events * INCREMENT_SHARE)),
@@ -242,35 +273,40 @@ def load(
             )
             for spec in specs:
                 contexts[spec.table] = _increment_context(session, spec, live, base, slice_volume)
-        reloading = {s.table for s in specs}
-        if not incremental and "raw_users" not in reloading and "raw_users" in live:
+        elif "raw_users" not in {s.table for s in specs} and "raw_users" in live:
             # Only some tables reload (the watcher): their rows must reference the users loaded
             # now, whatever seed or volume made them.
             base = replace(base, _signups=_live_signups(session, base.window.end))
-        load_schema = session.new_load_schema()
+        return base, contexts, session.new_load_schema()
 
-    _configure_dlt(settings)
+
+def _extract_and_load(
+    run: RunContext,
+    specs: list[PipelineSpec],
+    base: PipelineContext,
+    contexts: dict[str, PipelineContext],
+    load_schema: str,
+    tally: _Tally,
+) -> tuple[float, float]:
+    """dlt extracts every pipeline's batches and loads them into `load_schema`: (generate, load) seconds."""
     import dlt
 
-    reporter.stage("generate", ", ".join(s.table for s in specs))
-    stats: dict[str, list] = {}
-    schemas: dict[str, Any] = {}
+    run.reporter.stage("generate", ", ".join(s.table for s in specs))
     resources = [
         dlt.resource(
-            _rows_of(spec, contexts.get(spec.table, base), reporter, stats, schemas),
+            _rows_of(spec, contexts.get(spec.table, base), run, tally),
             name=spec.table,
             table_name=spec.table,
             write_disposition="replace",
-            primary_key=spec.primary_key,
+            **_hints(spec),
         )
         for spec in specs
     ]
     pipeline = dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=store.dlt_destination(),
+        destination=run.store.dlt_destination(),
         dataset_name=load_schema,
-        pipelines_dir=str(settings.paths.dlt_dir),
-        progress=None,
+        pipelines_dir=str(run.settings.paths.dlt_dir),
     )
     # Every run loads into a new, empty schema: local state and pending load packages from an
     # earlier (maybe killed) run must not leak into it.
@@ -279,49 +315,45 @@ def load(
     try:
         pipeline.extract(resources)
         generated = time.perf_counter()
-        reporter.stage("load", f"{sum(r for r, _ in stats.values()):,} rows into {store.describe()}")
+        run.reporter.stage("load", f"{tally.total:,} rows into {run.store.describe()}")
         pipeline.normalize()
-        pause_point("load")
+        run.faults.reached("load")
         pipeline.load(raise_on_failed_jobs=True)
     except KeyboardInterrupt:
         raise
     except Exception as exc:
         # dlt wraps a Ctrl-C inside a generator into its own step error: give it back as what it is.
-        if any(isinstance(cause, KeyboardInterrupt) for cause in causes(exc)):
+        if interrupted(exc):
             raise KeyboardInterrupt from exc
-        error = _unwrap(exc, store)
+        error = _unwrap(exc, run.store)
         if error is not None:
             raise error from exc
         raise PipelineError(
-            f"dlt could not load the data into {store.describe()}: {exc}",
+            f"dlt could not load the data into {run.store.describe()}: {exc}",
             hint="Run again with --verbose for dlt's full error; your previous tables are unchanged.",
         ) from exc
-    loaded = time.perf_counter()
+    return generated - started, time.perf_counter() - generated
 
+
+def _hints(spec: PipelineSpec) -> dict[str, Any]:
+    """The pipeline's declared hints for dlt (none unless PRIMARY_KEY is set)."""
+    return {"primary_key": spec.primary_key} if spec.primary_key else {}
+
+
+def _swap(run: RunContext, specs: list[PipelineSpec], load_schema: str, tally: _Tally) -> dict[str, int]:
+    """Make the new load live in one transaction (or append it): rows per table."""
+    tables = [s.table for s in specs]
     try:
-        with store.session() as session:
-            _create_empty_tables(session, load_schema, specs, schemas)
-            if incremental:
-                counts = session.append_in(load_schema, [s.table for s in specs])
-            else:
-                counts = session.swap_in(load_schema, [s.table for s in specs])
+        with run.store.session() as session:
+            _create_empty_tables(session, load_schema, specs, tally.schemas)
+            if run.plan.incremental:
+                return session.append_in(load_schema, tables)
+            return session.swap_in(load_schema, tables)
     except (SbdkError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise store.translate(exc) or PipelineError(
-            f"Could not swap the new tables into {store.describe()}: {exc}",
-            hint="The swap is one transaction: your previous tables are unchanged. Run again with --verbose for details.",
+        raise run.store.translate(exc) or PipelineError(
+            f"Could not swap the new tables into {run.store.describe()}: {exc}",
+            hint="The swap is one transaction: your previous tables are unchanged. "
+            "Run again with --verbose for details.",
         ) from exc
-    swapped = time.perf_counter()
-    tables = tuple(
-        TableLoad(table=s.table, rows=counts[s.table], seconds=stats.get(s.table, [0, 0.0])[1], source=s.path)
-        for s in specs
-    )
-    return LoadReport(
-        tables=tables,
-        mode="incremental" if incremental else "replace",
-        generate_seconds=generated - started,
-        load_seconds=loaded - generated,
-        swap_seconds=swapped - loaded,
-        destination="PostgreSQL" if store.kind == "postgres" else "DuckDB",
-    )

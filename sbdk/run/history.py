@@ -20,7 +20,7 @@ def history_path(state_dir: Path) -> Path:
 
 
 def _plain(value: Any) -> Any:
-    if is_dataclass(value):
+    if is_dataclass(value) and not isinstance(value, type):
         value = asdict(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -46,12 +46,7 @@ def record(state_dir: Path, report: RunReport, *, started_at: datetime, options:
         "rows": dict(report.row_counts),
         "dbt": (
             {
-                "models_passed": dbt.count("model", "success"),
-                "models_failed": dbt.count("model", "error"),
-                "models_skipped": dbt.count("model", "skipped"),
-                "tests_passed": dbt.count("test", "pass"),
-                "tests_failed": dbt.count("test", "fail", "error"),
-                "tests_warned": dbt.count("test", "warn"),
+                **dbt.counts().as_dict(),
                 "failures": [{"name": n.name, "status": n.status, "message": n.message} for n in dbt.failures],
             }
             if dbt

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -21,23 +21,33 @@ GC_THRESHOLD = (10_000, 10, 10)
 _HEAVY_MODULES = ("dbt", "dlt")
 
 
-_single_run = False
-
-
 def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-def set_single_run(value: bool = True) -> None:
-    """Whether this process does at most one run, then exits: true for the CLI (`sbdk start`, the
-    one long-lived command that runs dbt in-process, sets it back) and a webhook run's worker."""
-    global _single_run
-    _single_run = value
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` set in os.environ for the duration of the block, then put back as they were.
+
+    dlt and dbt read their configuration from the environment; setting it only around their calls
+    keeps one project's settings (its dlt folder, its database path) from leaking into the next run
+    in a long-lived process, or into a program that imports sbdk as a library.
+    """
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """In a single-run process, Python's cyclic garbage collector is off while dbt imports and builds.
+def collector_paused(pause: bool = True) -> Iterator[None]:
+    """When `pause` (a single-run process), Python's cyclic garbage collector is off while dbt imports and builds.
 
     dbt's import and a build allocate a large graph of objects that mostly live on: at 1x the
     collector ran ~50 times during a build, about 0.5 s of a 7 s `sbdk dev --dbt-only`, and freed
@@ -47,7 +57,7 @@ def collector_paused() -> Iterator[None]:
     the size of the dbt project, not of the data) that only a full collection frees: fine for a
     process about to exit, not for a long-lived one (`sbdk start`), which keeps the collector on.
     """
-    if not _single_run:
+    if not pause:
         yield
         return
     enabled = gc.isenabled()
@@ -82,7 +92,7 @@ def exit_now(code: Any) -> NoReturn:
 
     # What Python's own shutdown does, in its order: stop thread pools and wait for non-daemon
     # threads (threading._shutdown), run atexit handlers, flush the standard streams.
-    threading._shutdown()
+    threading._shutdown()  # type: ignore[attr-defined]  # private since 3.x, stable through 3.13
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

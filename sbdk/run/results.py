@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
@@ -53,6 +53,22 @@ class NodeResult:
 
 
 @dataclass(frozen=True)
+class DbtCounts:
+    """How a dbt invocation's nodes ended, counted once for every place that shows or stores it."""
+
+    models_passed: int
+    models_failed: int
+    models_skipped: int
+    tests_passed: int
+    tests_failed: int
+    tests_warned: int
+    tests_skipped: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class DbtReport:
     command: str
     success: bool
@@ -67,6 +83,28 @@ class DbtReport:
     @property
     def failures(self) -> tuple[NodeResult, ...]:
         return tuple(n for n in self.nodes if n.failed)
+
+    def counts(self) -> DbtCounts:
+        return DbtCounts(
+            models_passed=self.count("model", "success"),
+            models_failed=self.count("model", "error"),
+            models_skipped=self.count("model", "skipped"),
+            tests_passed=self.count("test", "pass"),
+            tests_failed=self.count("test", "fail", "error"),
+            tests_warned=self.count("test", "warn"),
+            tests_skipped=self.count("test", "skipped"),
+        )
+
+    def failure_summary(self, limit: int = 5) -> str | None:
+        """The failed nodes as one line of text (None when the invocation succeeded)."""
+        if self.success:
+            return None
+        failed = self.failures
+        if not failed:
+            return self.error or "dbt reported a failure"
+        shown = "; ".join(f"{n.resource_type} {n.name} {n.status}: {n.message or ''}".strip() for n in failed[:limit])
+        more = f" (and {len(failed) - limit} more)" if len(failed) > limit else ""
+        return f"dbt: {len(failed)} failed: {shown}{more}"
 
 
 @dataclass

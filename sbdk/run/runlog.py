@@ -165,10 +165,7 @@ class RunLogReporter(Reporter):
             fields["rows"] = dict(report.row_counts) or None
             if report.dbt is not None:
                 dbt = report.dbt
-                fields["models_passed"] = dbt.count("model", "success")
-                fields["models_failed"] = dbt.count("model", "error")
-                fields["tests_passed"] = dbt.count("test", "pass")
-                fields["tests_failed"] = dbt.count("test", "fail", "error")
+                fields.update(dbt.counts().as_dict())
                 fields["failed_nodes"] = [n.name for n in dbt.failures] or None
                 if dbt.error:
                     fields["error"] = dbt.error

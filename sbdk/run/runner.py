@@ -1,50 +1,33 @@
 """One run of the project: pipelines, then dbt, under the project run lock.
 
-The CLI, the watcher and the webhook server all call `run()` and render the same RunReport; every
-run, failed ones included, is appended to the project's run history.
+The CLI, the watcher and the webhook server all call `run()` and render the same RunReport. Every
+run, failed ones included, writes its log file (`logs/<time>_<run id>.log`) and is appended to the
+project's run history: that is the runner's job, whoever triggered the run.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
+from typing import Any
 
-from sbdk.errors import SbdkError
+from sbdk.errors import DbtError, SbdkError
 from sbdk.run import history
+from sbdk.run.context import RunContext
 from sbdk.run.lock import run_lock
+from sbdk.run.plan import RunPlan, Trigger
 from sbdk.run.reporters import NULL_REPORTER, Reporter
 from sbdk.run.results import RunReport
-from sbdk.settings import DataVolume, Settings
+from sbdk.settings import Settings
+from sbdk.testing import Faults, faults_from_env
+
+__all__ = ["RunPlan", "Trigger", "new_run_id", "run"]
 
 
-@dataclass(frozen=True)
-class RunPlan:
-    """What a run does. The defaults are a full `sbdk dev`."""
-
-    pipelines: bool = True
-    dbt: bool = True
-    tables: frozenset[str] | None = None  # only these pipelines (table or file names); None = all
-    select: tuple[str, ...] = ()  # dbt selection; () = everything
-    incremental: bool = False
-    volume: DataVolume | None = None
-    seed: int | None = None
-    fail_fast: bool = False
-    verbose: bool = False
-    trigger: str = "sbdk dev"
-
-    def options(self) -> dict:
-        return {
-            "pipelines": self.pipelines,
-            "dbt": self.dbt,
-            "tables": sorted(self.tables) if self.tables is not None else None,
-            "select": list(self.select),
-            "incremental": self.incremental,
-            "volume": self.volume.as_dict() if self.volume else None,
-            "seed": self.seed,
-            "fail_fast": self.fail_fast,
-        }
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def run(
@@ -54,64 +37,108 @@ def run(
     *,
     wait: bool = False,
     run_id: str | None = None,
+    log_format: str | None = "text",
+    log_context: dict[str, Any] | None = None,
+    pause_gc: bool = False,
+    faults: Faults | None = None,
 ) -> RunReport:
     """Run `plan` on the project. Raises SbdkError when the run cannot proceed; a dbt model or test
-    that fails does not raise: it is in the report (`report.success` is False)."""
-    report = RunReport(run_id=run_id or uuid.uuid4().hex[:12], trigger=plan.trigger)
+    that fails does not raise: it is in the report (`report.success` is False).
+
+    `log_format` ("text" or "json") is the format of the run's log file, None for none;
+    `log_context` adds fields to its first line. `pause_gc` is for processes that exit after this
+    run. `faults` is the test seam (sbdk.testing); by default the environment decides.
+    """
+    report = RunReport(run_id=run_id or new_run_id(), trigger=str(plan.trigger))
+    log = _run_log(settings, plan, reporter, report.run_id, log_format, log_context)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    try:
-        with run_lock(settings.paths.lock_file, plan.trigger, wait=wait, reporter=reporter):
-            _run_locked(settings, plan, reporter, report)
-    except SbdkError as exc:
-        report.error = str(exc)
-        raise
-    except KeyboardInterrupt:
-        report.error = "interrupted"
-        raise
-    except Exception as exc:  # an sbdk bug: recorded as a failed run, then shown with its traceback
-        report.error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        report.seconds = time.perf_counter() - started
+    with log as logged:
         try:
-            history.record(settings.paths.state_dir, report, started_at=started_at, options=plan.options())
-        except OSError as exc:  # a read-only project must not hide the run's own outcome
-            reporter.warn(f"Could not record the run in the history: {exc}")
+            with run_lock(settings.paths.lock_file, str(plan.trigger), wait=wait, reporter=logged):
+                context = RunContext.of(
+                    settings,
+                    plan,
+                    reporter=logged,
+                    run_id=report.run_id,
+                    faults=faults_from_env() if faults is None else faults,
+                    pause_gc=pause_gc,
+                )
+                _run_locked(context, report)
+        except KeyboardInterrupt:
+            report.error = "interrupted"
+            raise
+        except BaseException as exc:  # SbdkError, or an sbdk bug shown with its traceback
+            report.error = str(exc) if isinstance(exc, SbdkError) else f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            report.seconds = time.perf_counter() - started
+            _record(settings, plan, report, started_at, logged)
+        if hasattr(logged, "finish"):
+            logged.finish(report)
     return report
 
 
-def _run_locked(settings: Settings, plan: RunPlan, reporter: Reporter, report: RunReport) -> None:
-    from sbdk.dbt.invoke import run_dbt
-    from sbdk.pipelines.load import load
-    from sbdk.stores import store_for
+def _run_log(
+    settings: Settings,
+    plan: RunPlan,
+    reporter: Reporter,
+    run_id: str,
+    log_format: str | None,
+    log_context: dict[str, Any] | None,
+) -> AbstractContextManager[Reporter]:
+    """The reporter that also writes the run's log file (a context manager that logs the end)."""
+    if log_format is None:
+        return nullcontext(reporter)
+    from sbdk.run.runlog import RunLogReporter, log_path
 
-    store = store_for(settings)
+    context = {"trigger": str(plan.trigger), "options": plan.options(), **(log_context or {})}
+    return RunLogReporter(reporter, log_path(settings, run_id), log_format, run_id, context=context)
+
+
+def _record(settings: Settings, plan: RunPlan, report: RunReport, started_at: datetime, reporter: Reporter) -> None:
+    try:
+        history.record(settings.paths.state_dir, report, started_at=started_at, options=plan.options())
+    except OSError as exc:  # a read-only project must not hide the run's own outcome
+        reporter.warn(f"Could not record the run in the history: {exc}")
+
+
+def _run_locked(context: RunContext, report: RunReport) -> None:
+    plan, store = context.plan, context.store
     # Fail fast on a database held by another program (or a server that is down, or a missing
-    # adapter), before generating anything.
+    # adapter), and on a dbt project that cannot run, before generating anything.
     store.check(load=plan.pipelines)
-    if plan.pipelines and not plan.incremental and plan.tables is None:
-        from sbdk.ops.backup import auto_backup
+    if plan.dbt:
+        from sbdk.dbt.profiles import check_project
+
+        check_project(context.settings)
+    if plan.dbt and not plan.pipelines:
+        report.row_counts = store.row_counts()
+        if not report.row_counts:
+            raise DbtError(
+                f"The raw tables do not exist yet in {store.describe()}.",
+                hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
+            )
+    if plan.full_reload:
+        from sbdk.stores.backups import auto_backup
 
         # Before a full reload, when `backups.keep` asks for it (a no-op by default).
-        auto_backup(settings, reporter)
+        auto_backup(context.settings, context.reporter)
     if plan.pipelines:
-        report.load = load(
-            settings,
-            only=set(plan.tables) if plan.tables is not None else None,
-            incremental=plan.incremental,
-            volume=plan.volume,
-            seed=plan.seed,
-            reporter=reporter,
-        )
+        from sbdk.pipelines.load import load
+
+        report.load = load(context)
+        report.row_counts = store.row_counts()
     if plan.dbt:
-        reporter.stage("dbt", "build" + (f" --select {' '.join(plan.select)}" if plan.select else ""))
-        report.dbt = run_dbt(
-            settings,
-            "build",
-            select=plan.select,
-            fail_fast=plan.fail_fast,
-            verbose=plan.verbose,
-            reporter=reporter,
-        )
-    report.row_counts = store.row_counts()
+        from sbdk.dbt.invoke import run_dbt
+
+        if plan.deps:
+            context.reporter.stage("dbt", "deps")
+            deps = run_dbt(context, "deps")
+            if not deps.success:
+                raise DbtError(
+                    f"`dbt deps` failed: {deps.error or 'see dbt/logs/dbt.log'}",
+                    hint="Check packages.yml; packages must be installable from here.",
+                )
+        context.reporter.stage("dbt", "build" + (f" --select {' '.join(plan.select)}" if plan.select else ""))
+        report.dbt = run_dbt(context, "build")

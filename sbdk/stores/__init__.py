@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sbdk.settings import Settings
+from sbdk.testing import NO_FAULTS, Faults
+
+if TYPE_CHECKING:
+    from sbdk.stores.base import Store
 
 
-def store_for(settings: Settings):
+def store_for(settings: Settings, faults: Faults = NO_FAULTS) -> Store:
     """A DuckDBStore or PostgresStore for the settings' active target."""
     target = settings.active_target
     if target.type == "postgres":
         from sbdk.stores.postgres import PostgresStore
 
-        return PostgresStore(target)
+        return PostgresStore(target, faults)
     from sbdk.stores.duckdb import DuckDBStore
 
-    return DuckDBStore(settings.paths.duckdb_path)
+    return DuckDBStore(settings.paths.duckdb_path, faults)

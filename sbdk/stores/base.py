@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from sbdk.errors import SbdkError
+
 RAW_SCHEMA = "raw"  # the raw tables users and dbt read
 META_SCHEMA = "_sbdk"  # sbdk's bookkeeping (which load is live)
 LOAD_PREFIX = "_sbdk_load_"  # dlt loads into a new schema with this prefix, swapped in afterwards
@@ -10,3 +16,84 @@ LOAD_PREFIX = "_sbdk_load_"  # dlt loads into a new schema with this prefix, swa
 def quote(name: str) -> str:
     """`name` as a double-quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def append_error(table: str, exc: BaseException, live: Iterable[str], incoming: Iterable[str]) -> SbdkError:
+    """The error for an incremental append that the database refused, with the hint that fits:
+    the columns differ since the last full load, or (they do not) the database's own reason."""
+    from sbdk.errors import PipelineError
+
+    live, incoming = set(live), set(incoming)
+    if live != incoming:
+        changes = [
+            f"new: {', '.join(sorted(incoming - live))}" if incoming - live else "",
+            f"gone: {', '.join(sorted(live - incoming))}" if live - incoming else "",
+        ]
+        return PipelineError(
+            f"Cannot append the new rows of {table}: its columns changed since the last full load "
+            f"({'; '.join(c for c in changes if c)}).",
+            hint="Run `sbdk dev` without --incremental to reload it with the new columns.",
+        )
+    return PipelineError(
+        f"Cannot append the new rows of {table}: {exc}",
+        hint="The columns are unchanged, so the rows themselves were refused: check the pipeline's values "
+        "(types, nulls) against the loaded table, or run `sbdk dev` without --incremental.",
+    )
+
+
+class Session(Protocol):
+    """The loader's view of one open connection to a store."""
+
+    def prepare(self) -> None:
+        """Create sbdk's bookkeeping and drop loads left behind by failed or killed runs."""
+
+    def live_tables(self) -> dict[str, tuple[str, int]]:
+        """table -> (schema holding its live load, rows)."""
+
+    def new_load_schema(self) -> str:
+        """A schema name no live table uses, for dlt to load into."""
+
+    def swap_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+        """Make `tables` of `load_schema` the live raw tables, all at once; their row counts."""
+
+    def append_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+        """Append the rows of `tables` in `load_schema` to the live ones, all at once; rows added."""
+
+    def max_value(self, table: str, column: str) -> Any:
+        """The largest value of `column` in the live raw table."""
+
+    def columns(self, table: str) -> dict[str, str]:
+        """column -> lower-case type of a live raw table."""
+
+    def user_signups(self) -> tuple[list[int], list[Any]]:
+        """(user ids, signup times) of the live raw_users, in id order."""
+
+    def tables_in(self, schema: str) -> set[str]:
+        """The tables of `schema`."""
+
+    def create_empty(self, schema: str, table: str, arrow_schema: Any) -> None:
+        """An empty table with the columns of a pyarrow schema."""
+
+
+class Store(Protocol):
+    """Where a run loads and dbt builds: the DuckDB file or a server target."""
+
+    kind: str
+
+    def describe(self) -> str:
+        """Where it is, for messages."""
+
+    def check(self, *, load: bool = True) -> None:
+        """Raise an SbdkError, before any work, when a run (a load, or dbt alone) cannot proceed."""
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A short-lived connection for the loader."""
+
+    def dlt_destination(self) -> Any:
+        """dlt's destination for this store."""
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per live raw table ({} when nothing has been loaded yet)."""
+
+    def translate(self, exc: BaseException) -> SbdkError | None:
+        """A clear SbdkError for a driver error this store recognises (a lock, a refused login)."""

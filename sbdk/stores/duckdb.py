@@ -14,12 +14,12 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sbdk.errors import LockError, PipelineError, SbdkError
-from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA
+from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, append_error
 from sbdk.stores.base import quote as _quote
-from sbdk.testing import pause_point
+from sbdk.testing import NO_FAULTS, Faults
 
 if TYPE_CHECKING:
     import duckdb
@@ -150,14 +150,16 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
-def swap_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+def swap_in(
+    con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str], faults: Faults = NO_FAULTS
+) -> dict[str, int]:
     """Make `tables` of `load_schema` the live raw tables, all at once. Returns their row counts."""
     tables = list(tables)
     counts: dict[str, int] = {}
     con.execute("begin transaction")
     try:
         for table in tables:
-            (rows,) = con.execute(f"select count(*) from {_quote(load_schema)}.{_quote(table)}").fetchone()
+            rows = _count(con, f"{_quote(load_schema)}.{_quote(table)}")
             counts[table] = rows
             con.execute(
                 f"create or replace view {RAW_SCHEMA}.{_quote(table)} as "
@@ -167,7 +169,7 @@ def swap_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[s
                 f"insert or replace into {META_SCHEMA}.raw_tables values (?, ?, ?, current_timestamp)",
                 [table, load_schema, rows],
             )
-        pause_point("swap")
+        faults.reached("swap")
         con.execute("commit")
     except BaseException:
         _rollback(con)
@@ -176,35 +178,39 @@ def swap_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[s
     return counts
 
 
+def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    return int(con.execute(f"select count(*) from {relation}").fetchall()[0][0])
+
+
+def _column_names(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
 def append_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
     """Append the rows of `tables` in `load_schema` to the live tables, all at once. Returns new rows."""
+    import duckdb
+
     live = live_tables(con)
     added: dict[str, int] = {}
     con.execute("begin transaction")
     try:
         for table in tables:
             target, rows = live[table]
-            (new,) = con.execute(f"select count(*) from {_quote(load_schema)}.{_quote(table)}").fetchone()
-            columns = [
-                c
-                for (c,) in con.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = ? and table_name = ? order by ordinal_position",
-                    [target, table],
-                ).fetchall()
-            ]
+            new = _count(con, f"{_quote(load_schema)}.{_quote(table)}")
+            columns = _column_names(con, target, table)
             column_list = ", ".join(_quote(c) for c in columns)
             try:
                 con.execute(
                     f"insert into {_quote(target)}.{_quote(table)} ({column_list}) "
                     f"select {column_list} from {_quote(load_schema)}.{_quote(table)}"
                 )
-            except Exception as exc:
-                raise PipelineError(
-                    f"Cannot append the new rows of {table}: {exc}",
-                    hint="The table's columns changed since the last full load: run `sbdk dev` "
-                    "without --incremental first.",
-                ) from exc
+            except duckdb.Error as exc:
+                raise append_error(table, exc, columns, _column_names(con, load_schema, table)) from exc
             con.execute(
                 f"update {META_SCHEMA}.raw_tables set rows = ?, loaded_at = current_timestamp where table_name = ?",
                 [rows + new, table],
@@ -229,8 +235,9 @@ def row_counts(path: Path) -> dict[str, int]:
 class DuckDBSession:
     """The loader's view of one open connection (the same interface as the PostgreSQL session)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, faults: Faults = NO_FAULTS) -> None:
         self.con = con
+        self.faults = faults
 
     def prepare(self) -> None:
         prepare(self.con)
@@ -242,13 +249,13 @@ class DuckDBSession:
         return new_load_schema(self.con)
 
     def swap_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
-        return swap_in(self.con, load_schema, tables)
+        return swap_in(self.con, load_schema, tables, self.faults)
 
     def append_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
         return append_in(self.con, load_schema, tables)
 
-    def max_value(self, table: str, column: str):
-        return self.con.execute(f"select max({_quote(column)}) from {RAW_SCHEMA}.{_quote(table)}").fetchone()[0]
+    def max_value(self, table: str, column: str) -> Any:
+        return self.con.execute(f"select max({_quote(column)}) from {RAW_SCHEMA}.{_quote(table)}").fetchall()[0][0]
 
     def columns(self, table: str) -> dict[str, str]:
         """column -> lower-case type of a live raw table."""
@@ -286,8 +293,9 @@ class DuckDBStore:
 
     kind = "duckdb"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, faults: Faults = NO_FAULTS) -> None:
         self.path = path
+        self.faults = faults
 
     def describe(self) -> str:
         return str(self.path)
@@ -301,7 +309,7 @@ class DuckDBStore:
     @contextmanager
     def session(self) -> Iterator[DuckDBSession]:
         with connect(self.path) as con:
-            yield DuckDBSession(con)
+            yield DuckDBSession(con, self.faults)
 
     def dlt_destination(self):
         import dlt

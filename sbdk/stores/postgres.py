@@ -17,9 +17,9 @@ from typing import Any
 
 from sbdk.errors import SbdkError, TargetError, UsageError
 from sbdk.settings import Target
-from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA
+from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, append_error
 from sbdk.stores.base import quote as _quote
-from sbdk.testing import pause_point
+from sbdk.testing import NO_FAULTS, Faults
 
 EXTRA_HINT = "Install the PostgreSQL extra: pip install -e '.[postgres]' (or pip install 'sbdk[postgres]')."
 
@@ -48,8 +48,9 @@ def connection_error(target: Target, exc: BaseException) -> TargetError:
 
 
 class PostgresSession:
-    def __init__(self, con: Any) -> None:
+    def __init__(self, con: Any, faults: Faults = NO_FAULTS) -> None:
         self.con = con
+        self.faults = faults
 
     def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         with self.con.cursor() as cur:
@@ -118,7 +119,7 @@ class PostgresSession:
                     "do update set load_schema = excluded.load_schema, rows = excluded.rows, loaded_at = now()",
                     [table, load_schema, rows],
                 )
-            pause_point("swap")
+            self.faults.reached("swap")
             self._run(f"drop schema if exists {_quote(load_schema)} cascade")
             self.con.commit()
         except BaseException:
@@ -131,12 +132,18 @@ class PostgresSession:
         live = self.live_tables()
         try:
             for table in tables:
-                names = ", ".join(_quote(c) for c, _t in self._columns(RAW_SCHEMA, table))
+                live_columns = [c for c, _t in self._columns(RAW_SCHEMA, table)]
+                names = ", ".join(_quote(c) for c in live_columns)
                 (new,) = self._all(f"select count(*) from {_quote(load_schema)}.{_quote(table)}")[0]
-                self._run(
-                    f"insert into {RAW_SCHEMA}.{_quote(table)} ({names}) "
-                    f"select {names} from {_quote(load_schema)}.{_quote(table)}"
-                )
+                try:
+                    self._run(
+                        f"insert into {RAW_SCHEMA}.{_quote(table)} ({names}) "
+                        f"select {names} from {_quote(load_schema)}.{_quote(table)}"
+                    )
+                except require_driver().Error as exc:
+                    self.con.rollback()  # a failed statement aborts the transaction: read the columns after it
+                    incoming = [c for c, _t in self._columns(load_schema, table) if not c.startswith("_dlt_")]
+                    raise append_error(table, exc, live_columns, incoming) from exc
                 self._run(
                     f"update {META_SCHEMA}.raw_tables set rows = %s, loaded_at = now() where table_name = %s",
                     [live[table][1] + new, table],
@@ -188,8 +195,9 @@ class PostgresSession:
 class PostgresStore:
     kind = "postgres"
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, faults: Faults = NO_FAULTS) -> None:
         self.target = target
+        self.faults = faults
 
     def describe(self) -> str:
         return self.target.describe()
@@ -212,7 +220,7 @@ class PostgresStore:
     def session(self) -> Iterator[PostgresSession]:
         con = self._connect()
         try:
-            yield PostgresSession(con)
+            yield PostgresSession(con, self.faults)
         finally:
             con.close()
 
@@ -242,10 +250,11 @@ class PostgresStore:
         return dlt.destinations.postgres(credentials=self.credentials())
 
     def row_counts(self) -> dict[str, int]:
+        psycopg2 = require_driver()
         with self.session() as session:
             try:
                 return {name: rows for name, (_s, rows) in sorted(session.live_tables().items())}
-            except Exception:  # nothing loaded yet
+            except psycopg2.errors.UndefinedTable:  # sbdk's bookkeeping is not there: nothing loaded yet
                 return {}
 
     def translate(self, exc: BaseException) -> SbdkError | None:
