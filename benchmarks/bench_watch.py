@@ -28,7 +28,8 @@ from pathlib import Path
 
 def build(parent: Path, scale: float) -> Path:
     from sbdk.ops.scaffold import InitOptions, init_project
-    from sbdk.run.runner import RunPlan, run
+    from sbdk.run.plan import RunPlan
+    from sbdk.run.runner import run
     from sbdk.settings import DEFAULTS, load_settings
 
     sizes = {name: round(n * scale) for name, n in DEFAULTS["data_volume"].items()}
@@ -61,7 +62,8 @@ def cold(root: Path, model: Path, runs: int) -> list[float]:
 
 def warm(root: Path, model: Path, runs: int, debounce: float) -> tuple[list[float], list[float], int]:
     from sbdk.settings import load_settings
-    from sbdk.watch import Recorder, Watcher
+    from sbdk.testing import Recorder
+    from sbdk.watch import Watcher
 
     recorder = Recorder()
     watcher = Watcher(load_settings(root / "sbdk_config.json"), debounce=debounce, listener=recorder)

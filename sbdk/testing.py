@@ -1,4 +1,4 @@
-"""What tests and benchmarks need from inside sbdk: fault points (and the watch Recorder).
+"""What tests and benchmarks need from inside sbdk: fault points, and the watch Recorder.
 
 Fault points. Domain code calls `faults.reached(point, detail)` at the moments the crash-safety
 tests (tests/test_reliability.py) kill or interrupt a run: "generate" (a batch was generated),
@@ -12,10 +12,17 @@ The environment is read once, by `faults_from_env()`, never by the code that rea
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sbdk.errors import SbdkError
+    from sbdk.run.results import RunReport
+    from sbdk.settings import Settings
+    from sbdk.watch import Rebuild
 
 ENV_POINT = "SBDKTEST_PAUSE_AT"
 ENV_FILE = "SBDKTEST_PAUSE_FILE"
@@ -60,18 +67,6 @@ def faults_from_env(environ: Mapping[str, str] = os.environ) -> Faults:
         return NO_FAULTS
     point, _, detail = wanted.partition(":")
     return PauseAt(point, detail, environ.get(ENV_FILE), float(environ.get(ENV_SECONDS, "60")))
-
-
-# The watch Recorder. Its imports stay with it: everything above is about fault points, which the
-# runner imports on every run.
-import threading  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
-
-if TYPE_CHECKING:
-    from sbdk.errors import SbdkError
-    from sbdk.run.results import RunReport
-    from sbdk.settings import Settings
-    from sbdk.watch import Rebuild
 
 
 class Recorder:

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from helpers import counts, mart_checksums, query, raw_checksums
 
+# Every test here starts from a project built with dbt, and several run sbdk end to end.
+pytestmark = pytest.mark.slow
+
 
 def sbdk(root: Path, *args: str, pause_at: str | None = None, marker: Path | None = None, seconds: float = 60):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SBDK")}

@@ -1,4 +1,5 @@
-"""`sbdk start`: a real watcher (watchdog, real files, real dbt and dlt) on a small project.
+"""`sbdk start`: what a change is and what it rebuilds (fast, no dbt), then a real watcher
+(watchdog, real files, real dbt and dlt) on a small project.
 
 The thread tests share one watcher on one project copy, in file order, as a user's session would:
 each test makes its change, waits for the rebuild it causes and leaves the project buildable.
@@ -23,19 +24,11 @@ from pathlib import Path
 import pytest
 from helpers import checksum, counts, db_path, query
 
+from sbdk.run.plan import Trigger
 from sbdk.settings import load_settings
-from sbdk.watch import (
-    CONFIG,
-    Change,
-    Manifest,
-    Recorder,
-    Scope,
-    Watcher,
-    classify,
-    plan_rebuild,
-)
+from sbdk.testing import Recorder
+from sbdk.watch import Area, Change, ChangeKind, Layout, Manifest, Scope, Watcher, classify, plan_rebuild
 
-pytestmark = pytest.mark.slow
 STG_ORDERS_DOWNSTREAM = {"stg_orders", "int_order_facts", "int_user_orders", "user_metrics", "daily_kpis"}
 RAW_EVENTS_DOWNSTREAM = {"stg_events", "int_user_activity", "int_sessions", "user_metrics", "daily_kpis", "funnel"}
 
@@ -72,11 +65,16 @@ def models(report) -> set[str]:
     return {n.name for n in report.dbt.nodes if n.resource_type == "model"}
 
 
-# Deciding what a change is and what it rebuilds: no watcher, no dbt run.
+def layout_of(root: Path) -> Layout:
+    return Layout.of(load_settings(root / "sbdk_config.json"))
 
 
-def test_build_output_state_and_editor_files_are_never_changes(built):
-    layout = Watcher(load_settings(built / "sbdk_config.json")).layout
+# Deciding what a change is and what it rebuilds: no watcher, no dbt run (on a project just made
+# by `sbdk init`, and a small hand-written manifest).
+
+
+def test_build_output_state_and_editor_files_are_never_changes(project):
+    layout = layout_of(project)
     ignored = [
         "dbt/target/compiled/demo/models/staging/stg_orders.sql",
         "dbt/target/manifest.json",
@@ -99,37 +97,155 @@ def test_build_output_state_and_editor_files_are_never_changes(built):
         "profiles/profiles.yml",
         "dbt/analyses/a.sql",
     ]
-    assert [p for p in ignored if classify(built / p, layout) is not None] == []
+    assert [p for p in ignored if classify(project / p, layout) is not None] == []
     kinds = {
-        "dbt/models/staging/stg_orders.sql": "model",
-        "dbt/models/staging/_staging.yml": "yaml",
-        "dbt/models/docs.md": "docs",
-        "dbt/macros/revenue.sql": "macro",
-        "dbt/macros/_macros.yml": "macro",
-        "dbt/tests/assert_funnel_steps_are_nested.sql": "test",
-        "dbt/tests/generic/not_before.sql": "generic test",
-        "dbt/seeds/countries.csv": "seed",
-        "dbt/snapshots/users_snapshot.sql": "snapshot",
-        "dbt/dbt_project.yml": "project",
-        "dbt/packages.yml": "packages",
-        "pipelines/events.py": "pipeline",
-        "pipelines/_shared.py": "pipeline helper",
-        "sbdk_config.json": "config",
-        ".env": "config",
+        "dbt/models/staging/stg_orders.sql": ChangeKind.MODEL,
+        "dbt/models/staging/_staging.yml": ChangeKind.YAML,
+        "dbt/models/docs.md": ChangeKind.DOCS,
+        "dbt/macros/revenue.sql": ChangeKind.MACRO,
+        "dbt/macros/_macros.yml": ChangeKind.MACRO,
+        "dbt/tests/assert_funnel_steps_are_nested.sql": ChangeKind.TEST,
+        "dbt/tests/generic/not_before.sql": ChangeKind.GENERIC_TEST,
+        "dbt/seeds/countries.csv": ChangeKind.SEED,
+        "dbt/snapshots/users_snapshot.sql": ChangeKind.SNAPSHOT,
+        "dbt/dbt_project.yml": ChangeKind.PROJECT,
+        "dbt/packages.yml": ChangeKind.PACKAGES,
+        "pipelines/events.py": ChangeKind.PIPELINE,
+        "pipelines/_shared.py": ChangeKind.PIPELINE_HELPER,
+        "sbdk_config.json": ChangeKind.CONFIG,
+        ".env": ChangeKind.CONFIG,
     }
-    assert {p: getattr(classify(built / p, layout), "kind", None) for p in kinds} == kinds
+    assert {p: getattr(classify(project / p, layout), "kind", None) for p in kinds} == kinds
 
 
-def test_scope_drops_what_the_watcher_does_not_rebuild(built):
-    layout = Watcher(load_settings(built / "sbdk_config.json")).layout
-    model, pipeline = built / "dbt/models/staging/stg_orders.sql", built / "pipelines/events.py"
+def test_scope_drops_what_the_watcher_does_not_rebuild(project):
+    layout = layout_of(project)
+    model, pipeline = project / "dbt/models/staging/stg_orders.sql", project / "pipelines/events.py"
 
     assert classify(model, layout, Scope(dbt=False)) is None
     assert classify(pipeline, layout, Scope(pipelines=False)) is None
-    config = plan_rebuild([Change(built / "sbdk_config.json", CONFIG)], layout, Scope(pipelines=False))
+    config = plan_rebuild([Change(project / "sbdk_config.json", ChangeKind.CONFIG)], layout, Scope(pipelines=False))
     assert (config.plan.pipelines, config.plan.dbt, config.plan.select) == (False, True, ())
 
 
+# A source feeding stg, which feeds mart; a not_null test on each model.
+MANIFEST = Manifest(
+    {
+        "nodes": {
+            "model.demo.stg": {"name": "stg", "resource_type": "model"},
+            "model.demo.mart": {"name": "mart", "resource_type": "model"},
+            "test.demo.not_null_stg": {
+                "name": "not_null_stg",
+                "resource_type": "test",
+                "test_metadata": {"name": "not_null"},
+            },
+            "test.demo.not_null_mart": {
+                "name": "not_null_mart",
+                "resource_type": "test",
+                "test_metadata": {"name": "not_null"},
+            },
+        },
+        "sources": {
+            "source.demo.raw.raw_events": {"source_name": "raw", "name": "raw_events", "identifier": "raw_events"}
+        },
+        "child_map": {
+            "source.demo.raw.raw_events": ["model.demo.stg"],
+            "model.demo.stg": ["model.demo.mart", "test.demo.not_null_stg"],
+            "model.demo.mart": ["test.demo.not_null_mart"],
+        },
+    }
+)
+
+
+def test_the_manifest_counts_what_a_selection_builds():
+    assert MANIFEST.count(()) == 4
+    assert MANIFEST.count(("stg+",)) == 4
+    assert MANIFEST.count(("mart",)) == 1
+    assert MANIFEST.count(("source:raw.raw_events+",)) == 4
+    assert MANIFEST.count(("test_name:not_null",)) == 2
+    assert MANIFEST.count(("mart+", "test_name:not_null")) == 3
+    # Selectors it does not resolve, and names it never parsed: unknown, not zero.
+    assert MANIFEST.count(("path:models/stg.sql+",)) is None
+    assert MANIFEST.count(("stg+", "gone+")) is None
+    assert MANIFEST.source_selector("raw_events") == "source:raw.raw_events+"
+    assert MANIFEST.source_selector("raw_other") is None
+
+
+def test_every_kind_of_change_has_a_plan(project):
+    layout = layout_of(project)
+    for kind in ChangeKind:
+        rebuild = plan_rebuild([Change(project / "dbt/models/x.sql", kind, Area.MODEL)], layout, manifest=MANIFEST)
+        assert rebuild.plan is None or rebuild.plan.trigger is Trigger.WATCH, kind
+
+
+def test_each_change_kind_adds_the_least_it_needs(project):
+    layout = layout_of(project)
+    dbt = project / "dbt"
+
+    def plan(kind: ChangeKind, relative: str, area: Area | None = None, *, deleted: bool = False, scope=None):
+        change = Change(project / relative, kind, area, deleted=deleted)
+        return plan_rebuild([change], layout, scope or Scope(), MANIFEST)
+
+    packages = plan(ChangeKind.PACKAGES, "dbt/packages.yml")
+    assert (packages.plan.deps, packages.plan.select, packages.plan.pipelines) == (True, (), False)
+    assert packages.summary == "packages.yml changed → installing dbt packages, building everything (4 nodes)"
+    assert plan(ChangeKind.PACKAGES, "dbt/packages.yml", scope=Scope(dbt=False)).plan is None
+
+    helper = plan(ChangeKind.PIPELINE_HELPER, "pipelines/_shared.py").plan
+    assert (helper.pipelines, helper.tables, helper.dbt, helper.select) == (True, None, True, ())
+
+    (project / "pipelines/clicks.py").write_text('TABLE: str = "raw_clicks"\n')
+    clicks = plan(ChangeKind.PIPELINE, "pipelines/clicks.py")
+    assert (clicks.plan.tables, clicks.plan.dbt) == (frozenset({"raw_clicks"}), False)
+    assert clicks.notes == ("no dbt source reads raw_clicks",)
+    gone = plan(ChangeKind.PIPELINE, "pipelines/clicks.py", deleted=True)
+    assert gone.plan is None and "its table stays as last loaded" in gone.summary
+
+    assert plan(ChangeKind.MODEL, "dbt/models/stg.sql", Area.MODEL, deleted=True).plan.select == ("mart+",)
+    assert "never built" in plan(ChangeKind.MODEL, "dbt/models/new.sql", Area.MODEL, deleted=True).summary
+
+    (dbt / "snapshots").mkdir()
+    (dbt / "snapshots/users.sql").write_text("{% snapshot users_snapshot %} select 1 {% endsnapshot %}")
+    (dbt / "snapshots/empty.sql").write_text("")
+    assert plan(ChangeKind.SNAPSHOT, "dbt/snapshots/users.sql").plan.select == ("users_snapshot+",)
+    assert plan(ChangeKind.SNAPSHOT, "dbt/snapshots/empty.sql").plan.select == ("path:snapshots/empty.sql+",)
+
+    assert plan(ChangeKind.TEST, "dbt/tests/assert_x.sql").plan.select == ("assert_x",)
+    assert plan(ChangeKind.TEST, "dbt/tests/assert_x.sql", deleted=True).plan is None
+    (dbt / "tests/generic/broken.sql").write_text("not a test block")
+    assert plan(ChangeKind.GENERIC_TEST, "dbt/tests/generic/broken.sql").plan.select == ()
+
+    (dbt / "tests/_more.yml").write_text("data_tests:\n  - name: assert_y\n")
+    assert plan(ChangeKind.YAML, "dbt/tests/_more.yml", Area.TEST).plan.select == ("assert_y",)
+    # A properties file that cannot be read: the resources next to it instead.
+    (dbt / "models/marts/_broken.yml").write_text("models: [unclosed")
+    marts = plan(ChangeKind.YAML, "dbt/models/marts/_broken.yml", Area.MODEL).plan.select
+    assert marts == ("daily_kpis+", "funnel+", "user_metrics+")
+
+    (dbt / "models/empty").mkdir()
+    assert plan(ChangeKind.FOLDER, "dbt/models/empty", Area.MODEL).plan is None
+    assert plan(ChangeKind.FOLDER, "dbt/models/marts", Area.MODEL).plan.select == ()
+
+
+def test_a_batch_gets_one_plan_for_all_its_changes(project):
+    layout = layout_of(project)
+    model = Change(project / "dbt/models/stg.sql", ChangeKind.MODEL, Area.MODEL)
+    events = Change(project / "pipelines/events.py", ChangeKind.PIPELINE)
+    docs = Change(project / "dbt/models/docs.md", ChangeKind.DOCS, Area.MODEL)
+
+    both = plan_rebuild([model, events, docs], layout, manifest=MANIFEST)
+    assert (both.plan.tables, both.plan.select) == (frozenset({"raw_events"}), ("stg+", "source:raw.raw_events+"))
+    assert both.notes == ("docs.md is documentation only",)
+    assert both.summary.startswith("stg, events.py, docs.md changed → reloading raw_events, building 4 nodes")
+    # A macro needs the whole project built: the selection gives way to it.
+    macro = Change(project / "dbt/macros/revenue.sql", ChangeKind.MACRO, Area.MACRO)
+    assert plan_rebuild([model, macro], layout, manifest=MANIFEST).plan.select == ()
+
+
+# What the last parse of a built project says.
+
+
+@pytest.mark.slow
 def test_each_kind_of_change_gets_the_smallest_plan(built):
     watcher = Watcher(load_settings(built / "sbdk_config.json"))
     root = built
@@ -155,11 +271,12 @@ def test_each_kind_of_change_gets_the_smallest_plan(built):
     assert rebuild.nodes == Manifest.read(built / "dbt/target/manifest.json").count(("stg_orders+",))
 
 
+@pytest.mark.slow
 def test_a_deleted_model_rebuilds_what_depended_on_it(built):
     watcher = Watcher(load_settings(built / "sbdk_config.json"))
     manifest = watcher.manifest()
-    gone = Change(built / "dbt/models/intermediate/int_sessions.sql", "model", "model", deleted=True)
-    leaf = Change(built / "dbt/models/marts/funnel.sql", "model", "model", deleted=True)
+    gone = Change(built / "dbt/models/intermediate/int_sessions.sql", ChangeKind.MODEL, Area.MODEL, deleted=True)
+    leaf = Change(built / "dbt/models/marts/funnel.sql", ChangeKind.MODEL, Area.MODEL, deleted=True)
 
     assert plan_rebuild([gone], watcher.layout, manifest=manifest).plan.select == ("funnel+",)
     nothing = plan_rebuild([leaf], watcher.layout, manifest=manifest)
@@ -207,6 +324,7 @@ def live(built: Path, tmp_path_factory):
     assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_editing_a_staging_model_rebuilds_only_it_and_its_descendants(live):
     model = dbt_file(live.root, "models/staging/stg_orders.sql")
 
@@ -226,6 +344,7 @@ def test_editing_a_staging_model_rebuilds_only_it_and_its_descendants(live):
     assert query(live.root, "select max(watch_marker) from main.stg_orders") == [(2,)]
 
 
+@pytest.mark.slow
 def test_editing_a_pipeline_reloads_only_its_table_and_what_reads_it(live):
     others = {"raw_users": "user_id", "raw_orders": "order_id"}
     before = {table: checksum(live.root, f"raw.{table}", key) for table, key in others.items()}
@@ -240,6 +359,7 @@ def test_editing_a_pipeline_reloads_only_its_table_and_what_reads_it(live):
     assert models(report) == RAW_EVENTS_DOWNSTREAM
 
 
+@pytest.mark.slow
 def test_a_burst_of_saves_is_one_rebuild(live):
     files = [
         dbt_file(live.root, "models/staging/stg_users.sql"),
@@ -263,6 +383,7 @@ def test_a_burst_of_saves_is_one_rebuild(live):
     assert live.started_since(start) == [rebuild, next_rebuild]
 
 
+@pytest.mark.slow
 def test_build_output_and_editor_files_trigger_nothing(live):
     root, start = live.root, len(live.recorder.events)
 
@@ -289,6 +410,7 @@ def test_build_output_and_editor_files_trigger_nothing(live):
     assert live.started_since(start) == [rebuild]
 
 
+@pytest.mark.slow
 def test_a_sql_error_is_reported_and_the_next_good_save_rebuilds(live):
     model = dbt_file(live.root, "models/staging/stg_orders.sql")
     good = model.read_text()
@@ -304,6 +426,7 @@ def test_a_sql_error_is_reported_and_the_next_good_save_rebuilds(live):
     assert models(fixed) == STG_ORDERS_DOWNSTREAM
 
 
+@pytest.mark.slow
 def test_a_deleted_model_is_reported_and_the_watcher_goes_on(live):
     model = dbt_file(live.root, "models/intermediate/int_sessions.sql")
     text = model.read_text()
@@ -319,6 +442,7 @@ def test_a_deleted_model_is_reported_and_the_watcher_goes_on(live):
     assert models(restored) == {"int_sessions", "funnel"}
 
 
+@pytest.mark.slow
 def test_an_invalid_config_is_reported_and_the_last_good_one_kept(live):
     config = live.root / "sbdk_config.json"
     start = len(live.recorder.events)
@@ -332,15 +456,33 @@ def test_an_invalid_config_is_reported_and_the_last_good_one_kept(live):
     assert live.watcher.settings.seed == 42
 
 
+@pytest.mark.slow
+def test_a_packages_change_runs_dbt_deps_inside_the_logged_run(live):
+    from sbdk.run import history
+    from sbdk.run.runlog import find_log
+
+    packages = dbt_file(live.root, "packages.yml")
+    rebuild, report = live.rebuild(lambda: packages.write_text("packages: []\n"))
+
+    assert rebuild.summary.startswith("packages.yml changed → installing dbt packages, building everything")
+    assert report.success, report.dbt.failures
+    # `dbt deps` is part of the run itself: in its history entry and its log, like the build.
+    entry = history.find(live.watcher.settings.paths.state_dir, report.run_id)
+    assert (entry["trigger"], entry["options"]["deps"], entry["status"]) == ("sbdk start", True, "succeeded")
+    log = find_log(live.watcher.settings, report.run_id).read_text().splitlines()
+    assert "run_started" in log[0] and "dbt/packages.yml" in log[0]
+    assert any("stage=dbt stage_started detail=deps" in line for line in log)
+
+
 # The command itself, in a real process.
 
 
-def test_pipelines_only_and_dbt_only_exclude_each_other(built, cli):
-    result = cli("start", "--pipelines-only", "--dbt-only", cwd=built)
+def test_pipelines_only_and_dbt_only_exclude_each_other(project, cli):
+    result = cli("start", "--pipelines-only", "--dbt-only", cwd=project)
     assert result.exit_code == 2
     assert "exclude each other" in result.stderr
 
-    result = cli("start", "--debounce", "-5", cwd=built)
+    result = cli("start", "--debounce", "-5", cwd=project)
     assert result.exit_code == 2
     assert "--debounce -5" in result.stderr
 
@@ -442,6 +584,7 @@ def assert_released(root: Path) -> None:
     duckdb.connect(str(db_path(root))).close()  # read-write
 
 
+@pytest.mark.slow
 def test_sigint_while_idle_stops_with_code_0_and_releases_everything(built, tmp_path, start_process):
     root = copy_project(built, tmp_path / "demo")
     process = start_process(root, "--no-initial-run", "--debounce", "100")
@@ -462,6 +605,7 @@ def test_sigint_while_idle_stops_with_code_0_and_releases_everything(built, tmp_
     assert_released(root)
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_rebuild_stops_with_code_0_and_releases_everything(built, tmp_path, start_process):
     root = copy_project(built, tmp_path / "demo")
     process = start_process(root, "--debounce", "100")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sbdk.cli.options import ConfigFileOpt, VerboseOpt, load
+from sbdk.cli.options import ConfigFileOpt, DbtOnlyOpt, PipelinesOnlyOpt, VerboseOpt, WaitOpt, load
 from sbdk.run.plan import RunPlan, Trigger
 
 if TYPE_CHECKING:
@@ -16,10 +16,8 @@ if TYPE_CHECKING:
 
 def dev(
     ctx: typer.Context,
-    pipelines_only: Annotated[
-        bool, typer.Option("--pipelines-only", help="Only generate and load the raw tables.")
-    ] = False,
-    dbt_only: Annotated[bool, typer.Option("--dbt-only", help="Only run dbt on the data already loaded.")] = False,
+    pipelines_only: PipelinesOnlyOpt = False,
+    dbt_only: DbtOnlyOpt = False,
     select: Annotated[
         list[str] | None,
         typer.Option("--select", "-s", help="dbt selection, e.g. stg_orders+ (repeatable).", show_default=False),
@@ -35,7 +33,7 @@ def dev(
         float | None, typer.Option(help="Multiply every configured volume, e.g. 0.1 or 10.", show_default=False)
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for this run.", show_default=False)] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="If another run holds the project, wait for it.")] = False,
+    wait: WaitOpt = False,
     target: Annotated[
         str | None,
         typer.Option(help='Run against this target of sbdk_config.json (default: its "target").', show_default=False),

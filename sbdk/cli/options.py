@@ -44,6 +44,10 @@ LogFormatOpt = Annotated[
         case_sensitive=False,
     ),
 ]
+PipelinesOnlyOpt = Annotated[
+    bool, typer.Option("--pipelines-only", help="Only generate and load the raw tables (no dbt).")
+]
+DbtOnlyOpt = Annotated[bool, typer.Option("--dbt-only", help="Only run dbt on the data already loaded.")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="If a run holds the project, wait for it to finish.")]
 
 

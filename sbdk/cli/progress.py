@@ -6,7 +6,7 @@ import threading
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sbdk.run.reporters import Reporter
@@ -30,7 +30,7 @@ class RichReporter(Reporter):
         self.verbose = verbose
         self._lock = threading.Lock()
         self._progress: Progress | None = None
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def _stop(self) -> None:
         if self._progress is not None:
@@ -132,11 +132,11 @@ def render_summary(console: Console, report: RunReport) -> None:
         tables.add_column("rows/s", justify="right")
         timed = {t.table: t for t in report.load.tables} if report.load else {}
         for name in sorted(set(report.row_counts) | set(timed)):
-            load = timed.get(name)
-            rows = report.row_counts.get(name, load.rows if load else 0)
-            if load is not None:
-                rate = f"{load.rows_per_second:,.0f}" if load.seconds > 0 else "-"
-                tables.add_row(name, f"{rows:,}", f"{load.seconds:.2f}", rate)
+            table = timed.get(name)
+            rows = report.row_counts.get(name, table.rows if table else 0)
+            if table is not None:
+                rate = f"{table.rows_per_second:,.0f}" if table.seconds > 0 else "-"
+                tables.add_row(name, f"{rows:,}", f"{table.seconds:.2f}", rate)
             else:
                 tables.add_row(name, f"{rows:,}", "-", "-")
         console.print()

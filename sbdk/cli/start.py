@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,7 +17,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from sbdk.cli.progress import RichReporter
+    from sbdk.errors import SbdkError
     from sbdk.run.results import RunReport
+    from sbdk.settings import Settings
     from sbdk.watch import Rebuild
 
 MAX_DEBOUNCE_MS = 60_000
@@ -54,15 +58,40 @@ def start(
     from sbdk.cli.options import state
     from sbdk.cli.progress import RichReporter
     from sbdk.cli.render import console
-    from sbdk.errors import UsageError
-    from sbdk.run.process import set_single_run
-    from sbdk.run.reporters import Reporter
+    from sbdk.run.reporters import NULL_REPORTER
     from sbdk.watch import Scope, Watcher
 
-    set_single_run(False)  # one process, many builds: keep Python's collector on during dbt
     settings = load(ctx, config_file, verbose)
     st = state(ctx)
-    verbose, quiet = st.verbose, st.quiet
+    _check_options(pipelines_only, dbt_only, debounce)
+    if not st.quiet:
+        console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}[/]")
+    reporter = None if st.quiet else RichReporter(console, verbose=st.verbose)
+    watcher = Watcher(
+        settings,
+        scope=Scope(pipelines=not dbt_only, dbt=not pipelines_only),
+        debounce=debounce / 1000,
+        reporter=reporter or NULL_REPORTER,
+        listener=_Listener(console, reporter, verbose=st.verbose),
+        verbose=st.verbose,
+        log_format=st.log_format,
+    )
+    with _stopped_by_signals():
+        try:
+            watcher.serve(initial_run=not no_initial_run)
+        except KeyboardInterrupt:
+            pass  # how a watcher is stopped, not an error: exit 0
+        finally:
+            if reporter is not None:
+                reporter.close()
+    if not st.quiet:
+        console.print("[bold]Stopped watching.[/]")
+
+
+def _check_options(pipelines_only: bool, dbt_only: bool, debounce: int) -> None:
+    """Options that exclude each other or are out of range, as UsageErrors (exit code 2)."""
+    from sbdk.errors import UsageError
+
     if pipelines_only and dbt_only:
         raise UsageError("--pipelines-only and --dbt-only exclude each other.", hint="Pass one of them, or neither.")
     if not 0 <= debounce <= MAX_DEBOUNCE_MS:
@@ -70,38 +99,24 @@ def start(
             f"--debounce {debounce} is outside 0..{MAX_DEBOUNCE_MS} milliseconds.",
             hint="Give a few hundred milliseconds, e.g. --debounce 300.",
         )
-    if not quiet:
-        console.print(f"[bold]{settings.project}[/] [dim]{settings.paths.root}[/]")
-    reporter = RichReporter(console, verbose=verbose) if not quiet else None
-    watcher = Watcher(
-        settings,
-        scope=Scope(pipelines=not dbt_only, dbt=not pipelines_only),
-        debounce=debounce / 1000,
-        reporter=reporter or Reporter(),
-        listener=_Listener(console, reporter, verbose=verbose),
-        verbose=verbose,
-        log_format=st.log_format,
-    )
-    # Ctrl-C is how a watcher is stopped, not an error: exit 0. SIGTERM (a supervisor, `kill`)
-    # takes the same path; either way the run in progress unwinds and releases its locks.
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a supervisor, `kill`) raise _Stopped while the block runs, so the
+    rebuild in progress unwinds and releases its locks; the previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
     signals = (signal.SIGINT, signal.SIGTERM)
-    in_main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.getsignal(sig) for sig in signals}
-    if in_main:
-        for sig in signals:
-            signal.signal(sig, _stop)
+    for sig in signals:
+        signal.signal(sig, _stop)
     try:
-        watcher.serve(initial_run=not no_initial_run)
-    except KeyboardInterrupt:
-        pass
+        yield
     finally:
-        if reporter is not None:
-            reporter.close()
-        if in_main:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    if not quiet:
-        console.print("[bold]Stopped watching.[/]")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _Stopped(KeyboardInterrupt):
@@ -119,7 +134,7 @@ def _stop(signum: int, frame: Any) -> None:
 
 
 class _Listener:
-    """Renders the watcher's events: what changed and what is rebuilt, then a one-line result.
+    """The WatchListener of `sbdk start`: what changed and what is rebuilt, then a one-line result.
 
     Without a reporter (--quiet) only problems are printed: failed rebuilds and invalid settings.
     """
@@ -145,14 +160,14 @@ class _Listener:
             self.console.print(f"\nWatching {', '.join(watched)} [dim](Ctrl-C to stop)[/]")
         self.announced = True
 
-    def settings_reloaded(self, settings: Any) -> None:
+    def settings_reloaded(self, settings: Settings) -> None:
         from sbdk.cli.render import warn
 
         self._say(f"Settings reloaded from {settings.paths.config_file.name}.")
         for message in settings.warnings:
             warn(message)
 
-    def settings_invalid(self, error: Any) -> None:
+    def settings_invalid(self, error: SbdkError) -> None:
         from sbdk.cli.render import err_console
         from sbdk.cli.render import error as show_error
 
@@ -203,22 +218,12 @@ class _Listener:
 
 
 def _result_line(report: RunReport) -> str:
+    from sbdk.cli.progress import counts_markup
+
     parts = []
     if report.load is not None:
         parts.append(", ".join(f"{t.table} {t.rows:,} rows" for t in report.load.tables))
-    dbt = report.dbt
-    if dbt is not None:
-        models = f"{dbt.count('model', 'success')} models built"
-        if dbt.count("model", "error"):
-            models += f", [red]{dbt.count('model', 'error')} failed[/]"
-        if dbt.count("model", "skipped"):
-            models += f", [yellow]{dbt.count('model', 'skipped')} skipped[/]"
-        failed_tests = dbt.count("test", "fail", "error")
-        tests = f"{dbt.count('test', 'pass')} tests passed, " + (
-            f"[red]{failed_tests} failed[/]" if failed_tests else "0 failed"
-        )
-        if dbt.count("test", "warn"):
-            tests += f", [yellow]{dbt.count('test', 'warn')} warned[/]"
-        parts.append(f"{models}; {tests}")
+    if report.dbt is not None:
+        parts.append(counts_markup(report.dbt.counts()))
     status = "[bold green]OK[/]" if report.success else "[bold red]FAILED[/]"
     return f"{status} {'; '.join(parts)} [dim]in {report.seconds:.2f}s[/]"

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +24,7 @@ from sbdk.paths import user_path
 from sbdk.run.reporters import NULL_REPORTER, Reporter
 from sbdk.settings import Settings
 from sbdk.stores import duckdb as duckdb_store
+from sbdk.stores.base import META_SCHEMA
 
 SUFFIX = ".duckdb"
 AUTO = "auto"
@@ -87,25 +88,20 @@ def inspect(path: Path) -> dict[str, int]:
     if not is_duckdb_file(path):
         raise UsageError(f"{path} is not a DuckDB database file.", hint="Choose a backup from `sbdk backup --list`.")
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        locked = duckdb_store.lock_error(path, exc)
-        if locked:
-            raise locked from exc
-        raise UsageError(
-            f"{path} cannot be opened as a DuckDB database: {exc}",
-            hint="Choose another backup (`sbdk backup --list`).",
-        ) from exc
-    try:
-        rows = con.execute(f"select table_name, rows from {duckdb_store.META_SCHEMA}.raw_tables").fetchall()
+        with duckdb_store.connect(path, read_only=True) as con:
+            rows = con.execute(f"select table_name, rows from {META_SCHEMA}.raw_tables").fetchall()
     except duckdb.Error as exc:
         raise UsageError(
-            f"{path} is a DuckDB database but not one made by sbdk (it has no "
-            f"{duckdb_store.META_SCHEMA}.raw_tables table).",
+            f"{path} is a DuckDB database but not one made by sbdk (it has no {META_SCHEMA}.raw_tables table).",
             hint="Restore a file written by `sbdk backup` (`sbdk backup --list`).",
         ) from exc
-    finally:
-        con.close()
+    except LockError:
+        raise
+    except PipelineError as exc:  # any other reason it does not open
+        raise UsageError(
+            f"{path} cannot be opened as a DuckDB database: {exc.message}",
+            hint="Choose another backup (`sbdk backup --list`).",
+        ) from exc
     return dict(sorted(rows))
 
 
@@ -157,35 +153,48 @@ def _quiesced(db: Path) -> Iterator[None]:
 
 def _write_copy(db: Path, target: Path, *, verify: bool = True) -> dict[str, int]:
     """Copy `db` (quiesced by the caller) to `target` through a temporary file; returns its tables."""
-    temporary = _temporary(target, "backup")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _copy(db, temporary)
-        tables = inspect_any(temporary) if verify else {}
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise BackupError(
+    tables: dict[str, int] = {}
+
+    def check(copy: Path) -> None:
+        tables.update(inspect_any(copy) if verify else {})
+
+    def failed(exc: OSError) -> BackupError:
+        return BackupError(
             f"Cannot write the backup {target}: {exc.strerror or exc}.",
             hint="Check the free space and permissions of that folder, or give another PATH.",
-        ) from exc
+        )
+
+    _copy_into_place(db, target, "backup", check, failed)
+    return tables
+
+
+def _copy_into_place(
+    source: Path, target: Path, purpose: str, check: Callable[[Path], object], failed: Callable[[OSError], BackupError]
+) -> None:
+    """Copy `source` beside `target` under a temporary name, `check` the copy, then rename it over
+    `target`: a failed copy never leaves a half-written file under the real name."""
+    temporary = _temporary(target, purpose)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy(source, temporary)
+        check(temporary)
+        # A write-ahead log left beside an old file would be replayed into the new one.
+        target.with_name(target.name + ".wal").unlink(missing_ok=True)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise failed(exc) from exc
     finally:
         temporary.unlink(missing_ok=True)
     _fsync_dir(target.parent)
-    return tables
 
 
 def inspect_any(path: Path) -> dict[str, int]:
     """Like inspect(), but a DuckDB file sbdk has not loaded yet gives {} instead of an error."""
-    import duckdb
-
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise BackupError(f"The copy {path} does not open: {exc}", hint="Run the backup again.") from exc
-    try:
-        return {name: rows for name, (_schema, rows) in sorted(duckdb_store.live_tables(con).items())}
-    finally:
-        con.close()
+        with duckdb_store.connect(path, read_only=True) as con:
+            return {name: rows for name, (_schema, rows) in sorted(duckdb_store.live_tables(con).items())}
+    except SbdkError as exc:
+        raise BackupError(f"The copy {path} does not open: {exc.message}", hint="Run the backup again.") from exc
 
 
 def backup(
@@ -299,36 +308,8 @@ def restore(
     replaced: dict[str, int] = {}
     with guard or contextlib.nullcontext():
         if db.is_file():
-            try:
-                # Opening it for writing fails, naming the program, if anyone else has it open.
-                with _quiesced(db):
-                    if keep_current:
-                        saved = default_path(settings, BEFORE_RESTORE)
-                        replaced = _write_copy(db, saved)
-            except LockError:
-                raise
-            except PipelineError as exc:
-                # A damaged file is a good reason to restore: keep it as it is, unchecked.
-                reporter.warn(f"The current database does not open ({exc.message}); replacing it anyway.")
-                if keep_current:
-                    saved = default_path(settings, BEFORE_RESTORE)
-                    _write_copy(db, saved, verify=False)
-        temporary = _temporary(db, "restore")
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-            _copy(source, temporary)
-            inspect(temporary)
-            # A write-ahead log left beside the old file would be replayed into the restored one.
-            db.with_name(db.name + ".wal").unlink(missing_ok=True)
-            os.replace(temporary, db)
-        except OSError as exc:
-            raise BackupError(
-                f"Cannot restore {source} to {db}: {exc.strerror or exc}. The database was not changed.",
-                hint="Check the free space and permissions of the data folder.",
-            ) from exc
-        finally:
-            temporary.unlink(missing_ok=True)
-        _fsync_dir(db.parent)
+            saved, replaced = _save_current(settings, keep_current, reporter)
+        _put_in_place(source, db)
     return RestoreResult(
         source=source,
         target=db,
@@ -337,3 +318,37 @@ def restore(
         seconds=time.perf_counter() - started,
         replaced=replaced,
     )
+
+
+def _save_current(settings: Settings, keep: bool, reporter: Reporter) -> tuple[Path | None, dict[str, int]]:
+    """Before a restore: (where the current database was saved, its rows per raw table)."""
+    db = settings.paths.duckdb_path
+    try:
+        # Opening it for writing fails, naming the program, if anyone else has it open.
+        with _quiesced(db):
+            if not keep:
+                return None, {}
+            saved = default_path(settings, BEFORE_RESTORE)
+            return saved, _write_copy(db, saved)
+    except LockError:
+        raise
+    except PipelineError as exc:
+        # A damaged file is a good reason to restore: keep it as it is, unchecked.
+        reporter.warn(f"The current database does not open ({exc.message}); replacing it anyway.")
+        if not keep:
+            return None, {}
+        saved = default_path(settings, BEFORE_RESTORE)
+        _write_copy(db, saved, verify=False)
+        return saved, {}
+
+
+def _put_in_place(source: Path, db: Path) -> None:
+    """Make a checked copy of `source` the database `db`."""
+
+    def failed(exc: OSError) -> BackupError:
+        return BackupError(
+            f"Cannot restore {source} to {db}: {exc.strerror or exc}. The database was not changed.",
+            hint="Check the free space and permissions of the data folder.",
+        )
+
+    _copy_into_place(source, db, "restore", inspect, failed)

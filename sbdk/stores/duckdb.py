@@ -109,30 +109,25 @@ def live_tables(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int]]:
     return {name: (schema, count) for name, schema, count in rows}
 
 
+def _load_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every schema dlt loaded into (live or left behind)."""
+    rows = con.execute(
+        "select schema_name from information_schema.schemata where schema_name like ?", [LOAD_PREFIX + "%"]
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
 def new_load_schema(con: duckdb.DuckDBPyConnection) -> str:
     """A schema name no live table uses. Not a DuckDB sequence: with DuckDB 2.0.1 their values
     were not durable across connections (1, 2, 2 in three connections), which reused a live schema."""
-    names = [
-        name
-        for (name,) in con.execute(
-            "select schema_name from information_schema.schemata where schema_name like ?",
-            [LOAD_PREFIX + "%"],
-        ).fetchall()
-    ]
-    names += [schema for schema, _rows in live_tables(con).values()]
+    names = _load_schemas(con) + [schema for schema, _rows in live_tables(con).values()]
     numbers = [int(n[len(LOAD_PREFIX) :]) for n in names if n[len(LOAD_PREFIX) :].isdigit()]
     return f"{LOAD_PREFIX}{max(numbers, default=0) + 1}"
 
 
 def drop_unused_loads(con: duckdb.DuckDBPyConnection) -> list[str]:
     live = {schema for schema, _rows in live_tables(con).values()}
-    schemas = [
-        name
-        for (name,) in con.execute(
-            "select schema_name from information_schema.schemata where schema_name like ?",
-            [LOAD_PREFIX + "%"],
-        ).fetchall()
-    ]
+    schemas = _load_schemas(con)
     # dlt creates "<dataset>_staging" next to a dataset for some write dispositions.
     unused = [s for s in schemas if s.endswith("_staging") or s not in live]
     for schema in unused:

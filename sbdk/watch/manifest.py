@@ -1,0 +1,107 @@
+"""dbt's last parse (target/manifest.json), read to name a plan's nodes before running it.
+
+Only ever read, never handed back to dbt: a manifest reused across file changes makes dbt rebuild
+the old SQL (NOTES.md, "dbt in-process"), so every rebuild parses again (partially).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+# What `dbt build` runs: the nodes a rebuild counts.
+BUILT_TYPES = frozenset({"model", "test", "seed", "snapshot", "unit_test"})
+# What a `<name>+` selector can start from.
+_SELECTABLE_TYPES = ("model", "seed", "snapshot")
+
+
+class Manifest:
+    """The graph of dbt's last parse: its nodes, sources and who depends on whom."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.nodes: dict[str, dict[str, Any]] = data.get("nodes") or {}
+        self.sources: dict[str, dict[str, Any]] = data.get("sources") or {}
+        self.child_map: dict[str, list[str]] = data.get("child_map") or {}
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest | None:
+        """The manifest at `path`; None when there is none yet or it cannot be read."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return cls(data) if isinstance(data, dict) else None
+
+    def find(self, name: str, types: Iterable[str] = _SELECTABLE_TYPES) -> str | None:
+        """The unique id of the node called `name` among `types`."""
+        types = set(types)
+        for unique_id, node in self.nodes.items():
+            if node.get("name") == name and node.get("resource_type") in types:
+                return unique_id
+        return None
+
+    def selectable_children(self, unique_id: str) -> list[str]:
+        """The names of the models, seeds and snapshots built directly on `unique_id`, sorted."""
+        return sorted(
+            self.nodes[child]["name"]
+            for child in self.child_map.get(unique_id, ())
+            if self.nodes.get(child, {}).get("resource_type") in _SELECTABLE_TYPES
+        )
+
+    def source_selector(self, table: str) -> str | None:
+        """`source:<source>.<table>+` for the dbt source that reads `table`, if any does."""
+        for source in self.sources.values():
+            if table in (source.get("identifier"), source.get("name")):
+                return f"source:{source.get('source_name')}.{source.get('name')}+"
+        return None
+
+    def count(self, select: Sequence[str]) -> int | None:
+        """How many models, tests, seeds and snapshots `dbt build --select <select>` runs; None
+        when a selector is not understood or names something this parse did not know."""
+        if not select:
+            return sum(1 for node in self.nodes.values() if node.get("resource_type") in BUILT_TYPES)
+        chosen: set[str] = set()
+        for selector in select:
+            selected = self._selected(selector)
+            if selected is None:
+                return None
+            chosen |= selected
+        return sum(1 for uid in chosen if (self.nodes.get(uid) or {}).get("resource_type") in BUILT_TYPES)
+
+    def _selected(self, selector: str) -> set[str] | None:
+        """The unique ids one selector picks (`name`, `name+`, `source:s.t+`, `test_name:n`)."""
+        if selector.startswith("test_name:"):
+            name = selector.split(":", 1)[1]
+            return {uid for uid, node in self.nodes.items() if (node.get("test_metadata") or {}).get("name") == name}
+        base, downstream = (selector[:-1], True) if selector.endswith("+") else (selector, False)
+        start = self._start(base)
+        if start is None:
+            return None
+        return {start} | (self._descendants(start) if downstream else set())
+
+    def _start(self, base: str) -> str | None:
+        if base.startswith("source:"):
+            source_name, _, table = base.split(":", 1)[1].partition(".")
+            return next(
+                (
+                    uid
+                    for uid, s in self.sources.items()
+                    if s.get("source_name") == source_name and s.get("name") == table
+                ),
+                None,
+            )
+        if ":" in base:  # path:, tag: and the like: not worth resolving here
+            return None
+        return self.find(base, BUILT_TYPES)
+
+    def _descendants(self, start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for child in self.child_map.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return seen
