@@ -133,7 +133,7 @@ def test_history_and_json_log_of_a_dbt_failure(copy: Path, cli) -> None:
     assert entry["error"] is None  # dbt ran; a failing test is a result, not an error
     assert entry["options"]["pipelines"] is False and entry["options"]["select"] == ["stg_users", "no_early_users"]
     assert set(entry["stages"]) == {"dbt_parse", "dbt_build"}
-    assert entry["rows"] == {"raw_events": 1000, "raw_orders": 400, "raw_users": 200}
+    assert entry["rows"] == {}  # dbt alone loads nothing
     assert entry["dbt"]["models_passed"] == 1 and entry["dbt"]["models_failed"] == 0
     assert entry["dbt"]["tests_failed"] == 1 and entry["dbt"]["tests_passed"] > 0
     (failure,) = entry["dbt"]["failures"]
@@ -166,9 +166,15 @@ def test_history_records_lock_failures(copy: Path) -> None:
             run(settings, RunPlan(pipelines=False), run_id="dblocked0002")
 
     by_id = {entry["run_id"]: entry for entry in history.read(copy / ".sbdk")}
+    # Refused by the run lock: it never started. Stopped by another program's database lock: it
+    # started (it held the run lock) and failed before changing anything.
+    assert [by_id[r]["status"] for r in ("runlocked001", "dblocked0001", "dblocked0002")] == [
+        "refused",
+        "failed",
+        "failed",
+    ]
     for run_id in ("runlocked001", "dblocked0001", "dblocked0002"):
         entry = by_id[run_id]
-        assert entry["status"] == "failed"
         assert entry["stages"] == {} and entry["rows"] == {} and entry["dbt"] is None
         assert entry["started_at"] <= entry["ended_at"]
     assert by_id["runlocked001"]["trigger"] == "watch"

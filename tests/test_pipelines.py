@@ -12,6 +12,7 @@ from helpers import KEYS, counts, query, raw_checksums
 
 from sbdk.errors import PipelineError
 from sbdk.pipelines.load import load
+from sbdk.run import history
 from sbdk.run.context import RunContext
 from sbdk.run.plan import RunPlan
 from sbdk.settings import DataVolume, load_settings
@@ -136,6 +137,27 @@ def test_a_broken_pipeline_file_is_named_and_nothing_changes(project):
         run_load(project)
     assert "broken.py, line 2" in info.value.message
     assert raw_checksums(project) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ("import sys\ndef generate(ctx):\n    sys.exit(3)\n", "exits.py, line 3"),
+        ("class Stop(BaseException):\n    pass\ndef generate(ctx):\n    raise Stop('no')\n", "exits.py, line 4"),
+        ("import sys\nsys.exit(3)\n", "exits.py, line 2"),
+    ],
+    ids=["sys.exit in generate", "BaseException subclass", "sys.exit at import"],
+)
+def test_a_pipeline_that_exits_is_a_pipeline_failure_recorded_as_failed(project, cli, body, where):
+    run_load(project)
+    before = raw_checksums(project)
+    (project / "pipelines" / "exits.py").write_text(body)
+    result = cli("dev", "--pipelines-only", cwd=project)
+    assert result.exit_code == 4, result.output
+    assert where in result.stderr and "Traceback" not in result.stderr
+    assert raw_checksums(project) == before
+    entry = history.last(project / ".sbdk", 1)[0]
+    assert entry["status"] == "failed" and where in entry["error"]
 
 
 def test_cli_pipelines_only_prints_summary(project, cli):

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from helpers import counts, mart_checksums, query, raw_checksums
 
+from sbdk.run import history
+
 # Every test here starts from a project built with dbt, and several run sbdk end to end.
 pytestmark = pytest.mark.slow
 
@@ -83,6 +85,8 @@ def test_sigkill_while_loading_keeps_previous_tables_and_next_run_succeeds(proje
     victim.wait()
     assert raw_checksums(project_copy) == before
     assert mart_checksums(project_copy) == marts
+    (killed,) = [r for r in history.read(project_copy / ".sbdk") if r.get("pid") == victim.pid]
+    assert killed["status"] == "killed" and killed["ended_at"] is None
     code, out, err = finish(sbdk(project_copy, "dev", "--pipelines-only", "--seed", "99"))
     assert code == 0, err
     assert f"Took over the run lock left by pid {victim.pid}" in out
@@ -121,6 +125,8 @@ def test_sigint_exits_130_with_one_line_and_releases_the_lock(project_copy, tmp_
     assert "Interrupted." in err
     assert "Traceback" not in err
     assert raw_checksums(project_copy) == before
+    last = history.last(project_copy / ".sbdk", 1)[0]
+    assert last["status"] == "interrupted" and last["error"] == "interrupted" and last["ended_at"]
     code, out, err = finish(sbdk(project_copy, "dev", "--pipelines-only"))
     assert code == 0, err
     assert "Took over" not in out

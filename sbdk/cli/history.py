@@ -63,8 +63,12 @@ def _local(stamp: Any) -> str:
         return str(stamp or "-")
 
 
+_STATUS_STYLE = {"succeeded": "green", "running": "cyan", "interrupted": "yellow", "refused": "yellow"}
+
+
 def _status(entry: dict[str, Any]) -> str:
-    return "[green]succeeded[/]" if entry.get("status") == "succeeded" else "[red]failed[/]"
+    status = str(entry.get("status") or "unknown")
+    return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
 
 
 def _dbt_counts(dbt: dict[str, Any] | None) -> tuple[str, str]:

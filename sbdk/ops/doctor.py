@@ -328,8 +328,8 @@ def _check_profile_path(settings: Settings, name: str, target: str, raw: str) ->
 def check_database(settings: Settings) -> Check:
     """Present, openable for writing (nobody else holds it), with raw tables loaded."""
     from sbdk.errors import LockError
-    from sbdk.ops import active_run
     from sbdk.run import lock
+    from sbdk.run.lock import active_run
     from sbdk.stores import duckdb as duckdb_store
 
     db = settings.paths.duckdb_path

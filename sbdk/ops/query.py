@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sbdk.errors import LockError, PipelineError, SbdkError, UsageError
-from sbdk.ops import active_run
 from sbdk.run import lock
+from sbdk.run.lock import active_run
 from sbdk.settings import Settings
 from sbdk.stores import duckdb as duckdb_store
 

@@ -56,7 +56,9 @@ def _import(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a sys.exit() at import time is a broken pipeline, not sbdk's exit
         raise PipelineError(
             f"Pipeline {path} failed to import ({where(path, exc)}): {type(exc).__name__}: {exc}",
             hint=f"Fix {path.name}, or move it out of pipelines/ (files starting with _ are skipped).",

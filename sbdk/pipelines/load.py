@@ -94,7 +94,9 @@ def _rows_of(spec: PipelineSpec, ctx: PipelineContext, run: RunContext, tally: _
             started = time.perf_counter()
     except PipelineError as exc:
         raise _GeneratorFailed(spec, exc) from exc
-    except Exception as exc:
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as exc:  # sys.exit() or a BaseException subclass in a pipeline is its failure too
         error = PipelineError(
             f"Pipeline {spec.path} failed ({where(spec.path, exc)}): {type(exc).__name__}: {exc}",
             hint=f"Fix {spec.path.name}; the raw tables already loaded were left as they were.",

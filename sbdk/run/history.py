@@ -1,4 +1,10 @@
-"""Run history: one JSON line per run in the project's state folder, written even for failed runs."""
+"""Run history: JSON lines in the project's state folder, one when a run starts and one when it ends.
+
+A run is recorded as "running" (with its pid) before it does anything, and again with its outcome
+when it ends, whatever the outcome: succeeded, failed, interrupted, or refused by the run lock. A
+run whose process died without a second line (SIGKILL) is read back as "killed". Lines are only
+ever appended, each with one write(), so concurrent writers never interleave inside a record.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sbdk.errors import UsageError
-from sbdk.run.results import RunReport
+from sbdk.run.results import RunReport, RunStatus
 
 HISTORY_FILE = "history.jsonl"
 
@@ -31,16 +37,42 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _append(state_dir: Path, entry: dict[str, Any]) -> None:
+    path = history_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(entry) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def started(state_dir: Path, run_id: str, trigger: str, *, started_at: datetime, options: dict[str, Any]) -> None:
+    """Record that a run started (so a run killed before its end is still listed)."""
+    _append(
+        state_dir,
+        {
+            "run_id": run_id,
+            "trigger": str(trigger),
+            "options": _plain(options),
+            "started_at": started_at.isoformat(),
+            "status": str(RunStatus.RUNNING),
+            "pid": os.getpid(),
+        },
+    )
+
+
 def record(state_dir: Path, report: RunReport, *, started_at: datetime, options: dict[str, Any]) -> dict[str, Any]:
-    """Append one run to the history; returns the record written."""
+    """Record how a run ended; returns the record written."""
     dbt = report.dbt
     entry: dict[str, Any] = {
         "run_id": report.run_id,
-        "trigger": report.trigger,
+        "trigger": str(report.trigger),
         "options": _plain(options),
         "started_at": started_at.isoformat(),
         "ended_at": datetime.now(timezone.utc).isoformat(),
-        "status": "succeeded" if report.success else "failed",
+        "status": str(report.status),
         "seconds": round(report.seconds, 3),
         "stages": report.stage_seconds(),
         "rows": dict(report.row_counts),
@@ -54,30 +86,36 @@ def record(state_dir: Path, report: RunReport, *, started_at: datetime, options:
         ),
         "error": report.error,
     }
-    path = history_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # One write() of one line with O_APPEND: concurrent writers never interleave inside a record.
-    line = (json.dumps(entry) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    _append(state_dir, entry)
     return entry
 
 
+def _alive(pid: Any) -> bool:
+    from sbdk.run.lock import alive  # the run lock and the history agree on what alive means
+
+    return isinstance(pid, int) and alive(pid)
+
+
 def read(state_dir: Path) -> list[dict[str, Any]]:
-    """Every recorded run, oldest first (a torn last line from a killed writer is skipped)."""
+    """Every recorded run, oldest first, as its latest record says (a torn last line from a killed
+    writer is skipped; a run still "running" whose process is gone is "killed")."""
     path = history_path(state_dir)
     if not path.is_file():
         return []
-    runs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    runs: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            runs.append(json.loads(line))
+            entry = json.loads(line)
         except ValueError:
             continue
-    return runs
+        if isinstance(entry, dict) and entry.get("run_id"):
+            runs[str(entry["run_id"])] = entry
+    for entry in runs.values():
+        if entry.get("status") == RunStatus.RUNNING and not _alive(entry.get("pid")):
+            entry["status"] = str(RunStatus.KILLED)
+            entry.setdefault("ended_at", None)
+            entry.setdefault("error", "the run's process ended without finishing it (killed?)")
+    return list(runs.values())
 
 
 def last(state_dir: Path, count: int) -> list[dict[str, Any]]:

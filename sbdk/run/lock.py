@@ -20,7 +20,8 @@ from sbdk.errors import LockError
 from sbdk.run.reporters import NULL_REPORTER, Reporter
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -37,6 +38,21 @@ def holder(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def active_run(path: Path) -> dict | None:
+    """Who holds the run lock at `path` right now, read without taking it (None when nobody does).
+
+    The run lock truncates its file on release and the kernel drops the flock of a dead process,
+    so recorded details whose pid is still alive mean a run is in progress.
+    """
+    info = holder(path)
+    if not info or not info.get("pid"):
+        return None
+    pid = int(info["pid"])
+    if pid == os.getpid() or not alive(pid):
+        return None
+    return info
 
 
 def describe(info: dict | None) -> str:
@@ -70,7 +86,7 @@ def run_lock(path: Path, command: str, *, wait: bool = False, reporter: Reporter
             reporter.warn(describe(info) + "; waiting for it to finish.")
             fcntl.flock(fd, fcntl.LOCK_EX)
         previous = holder(path)
-        if previous and previous.get("pid") and previous.get("pid") != os.getpid() and not _alive(int(previous["pid"])):
+        if previous and previous.get("pid") and previous.get("pid") != os.getpid() and not alive(int(previous["pid"])):
             reporter.warn(
                 f"Took over the run lock left by pid {previous['pid']} (`{previous.get('command')}`), "
                 "which is no longer running."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 
 
@@ -107,19 +108,40 @@ class DbtReport:
         return f"dbt: {len(failed)} failed: {shown}{more}"
 
 
+class RunStatus(str, Enum):
+    """How a run ended, as the history records it."""
+
+    RUNNING = "running"  # started, not finished (yet: or killed, when its process is gone)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # it ran and something failed: a pipeline, dbt, a model or a test
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+    REFUSED = "refused"  # never started: another run held the project
+    KILLED = "killed"  # its process died without finishing (SIGKILL, power loss)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class RunReport:
     run_id: str
     trigger: str
     load: LoadReport | None = None
     dbt: DbtReport | None = None
-    row_counts: dict[str, int] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)  # rows per raw table, when this run loaded
     seconds: float = 0.0
     error: str | None = None
+    outcome: RunStatus | None = None  # set when the run stopped early (interrupted, refused)
 
     @property
     def success(self) -> bool:
         return self.error is None and (self.dbt is None or self.dbt.success)
+
+    @property
+    def status(self) -> RunStatus:
+        if self.outcome is not None:
+            return self.outcome
+        return RunStatus.SUCCEEDED if self.success else RunStatus.FAILED
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per stage that ran, in order; the stages do not overlap (dbt_parse is dbt's

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sbdk.run.reporters import Reporter
-from sbdk.run.results import NodeResult, RunReport
+from sbdk.run.results import NodeResult, RunReport, RunStatus
 from sbdk.settings import Settings
 
 FORMATS = ("text", "json")
@@ -173,11 +173,17 @@ class RunLogReporter(Reporter):
                 fields["error"] = report.error
         if error is not None:
             fields["error"] = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        if report is not None:
+            status = report.status
+        elif isinstance(error, KeyboardInterrupt):
+            status = RunStatus.INTERRUPTED
+        else:
+            status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
         self._write(
             "run",
             "run_finished",
-            level="error" if failed else "info",
-            status="failed" if failed else "succeeded",
+            level="info" if status is RunStatus.SUCCEEDED else "error",
+            status=str(status),
             **fields,
         )
         self.close()

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import datetime, timezone
 from typing import Any
 
-from sbdk.errors import DbtError, SbdkError
+from sbdk.errors import DbtError, LockError, SbdkError
 from sbdk.run import history
 from sbdk.run.context import RunContext
 from sbdk.run.lock import run_lock
 from sbdk.run.plan import RunPlan, Trigger
 from sbdk.run.reporters import NULL_REPORTER, Reporter
-from sbdk.run.results import RunReport
+from sbdk.run.results import RunReport, RunStatus
+from sbdk.run.runlog import RunLogReporter, log_path
 from sbdk.settings import Settings
 from sbdk.testing import Faults, faults_from_env
 
@@ -55,7 +56,15 @@ def run(
     started = time.perf_counter()
     with log as logged:
         try:
-            with run_lock(settings.paths.lock_file, str(plan.trigger), wait=wait, reporter=logged):
+            with ExitStack() as held:
+                try:
+                    held.enter_context(
+                        run_lock(settings.paths.lock_file, str(plan.trigger), wait=wait, reporter=logged)
+                    )
+                except LockError:
+                    report.outcome = RunStatus.REFUSED
+                    raise
+                _record_start(settings, plan, report.run_id, started_at, logged)
                 context = RunContext.of(
                     settings,
                     plan,
@@ -66,7 +75,7 @@ def run(
                 )
                 _run_locked(context, report)
         except KeyboardInterrupt:
-            report.error = "interrupted"
+            report.error, report.outcome = "interrupted", RunStatus.INTERRUPTED
             raise
         except BaseException as exc:  # SbdkError, or an sbdk bug shown with its traceback
             report.error = str(exc) if isinstance(exc, SbdkError) else f"{type(exc).__name__}: {exc}"
@@ -74,8 +83,8 @@ def run(
         finally:
             report.seconds = time.perf_counter() - started
             _record(settings, plan, report, started_at, logged)
-        if hasattr(logged, "finish"):
-            logged.finish(report)
+            if isinstance(logged, RunLogReporter):
+                logged.finish(report)
     return report
 
 
@@ -90,10 +99,17 @@ def _run_log(
     """The reporter that also writes the run's log file (a context manager that logs the end)."""
     if log_format is None:
         return nullcontext(reporter)
-    from sbdk.run.runlog import RunLogReporter, log_path
-
     context = {"trigger": str(plan.trigger), "options": plan.options(), **(log_context or {})}
     return RunLogReporter(reporter, log_path(settings, run_id), log_format, run_id, context=context)
+
+
+def _record_start(settings: Settings, plan: RunPlan, run_id: str, started_at: datetime, reporter: Reporter) -> None:
+    try:
+        history.started(
+            settings.paths.state_dir, run_id, str(plan.trigger), started_at=started_at, options=plan.options()
+        )
+    except OSError as exc:  # a read-only project must not stop the run; its end is recorded if it can be
+        reporter.warn(f"Could not record the run in the history: {exc}")
 
 
 def _record(settings: Settings, plan: RunPlan, report: RunReport, started_at: datetime, reporter: Reporter) -> None:
@@ -113,8 +129,8 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
 
         check_project(context.settings)
     if plan.dbt and not plan.pipelines:
-        report.row_counts = store.row_counts()
-        if not report.row_counts:
+        # dbt alone loads nothing: the report's row counts stay empty, these only check for raw tables.
+        if not store.row_counts():
             raise DbtError(
                 f"The raw tables do not exist yet in {store.describe()}.",
                 hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
