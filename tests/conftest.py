@@ -94,3 +94,21 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+# Fixtures that build a project with dbt (or start a server): a test using one is slow, and must say so
+# so that `-m "not slow"` stays a fast inner loop.
+SLOW_FIXTURES = {"built", "project_copy", "copy", "live", "server", "server_project"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "These tests build with dbt or start a server but are not marked slow "
+            f"(add `pytestmark = pytest.mark.slow` or @pytest.mark.slow): {', '.join(unmarked[:10])}"
+        )

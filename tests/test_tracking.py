@@ -33,6 +33,7 @@ def dead_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.slow  # a real server under uvicorn
 def test_register_then_send_events_that_the_server_stores(server_project: Path, project: Path) -> None:
     with serve_project(server_project) as endpoint:
         uuid = register_project(endpoint + "/", "demo")
@@ -55,6 +56,7 @@ def test_register_then_send_events_that_the_server_stores(server_project: Path, 
     assert set(properties) == {"pipelines_only", "sbdk_version", "python", "os"}
 
 
+@pytest.mark.slow  # a real server under uvicorn
 def test_tracking_disabled_sends_nothing(server_project: Path, project: Path) -> None:
     with serve_project(server_project) as endpoint:
         uuid = register_project(endpoint, "demo")
@@ -69,6 +71,7 @@ def test_tracking_disabled_sends_nothing(server_project: Path, project: Path) ->
     assert server_db(server_project, "select count(*) from registrations") == [(1,)]
 
 
+@pytest.mark.slow  # a real server under uvicorn
 def test_an_unknown_uuid_is_refused_by_the_server_and_swallowed(server_project: Path, project: Path) -> None:
     with serve_project(server_project) as endpoint:
         settings = tracked_settings(project, endpoint, uuid="00000000-0000-4000-8000-000000000000")

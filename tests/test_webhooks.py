@@ -32,6 +32,7 @@ from helpers import query
 from tests_support import serve_project, server_db
 
 from sbdk.run import history
+from sbdk.run.runlog import find_log
 from sbdk.run.runner import RunPlan, run
 from sbdk.settings import DataVolume, load_settings
 
@@ -194,6 +195,7 @@ def nothing_ran(client, root: Path) -> None:
     assert Gate(root).reached() == 0
 
 
+@pytest.mark.slow  # a real run
 def test_push_rebuilds_the_project_and_pushes_during_a_run_make_exactly_one_more_run(hooked, serve):
     # The project as it was before the push: raw tables of another size, no marts.
     small = DataVolume(users=50, events=100, orders=40)
@@ -248,6 +250,7 @@ def test_push_rebuilds_the_project_and_pushes_during_a_run_make_exactly_one_more
     assert query(hooked, "select count(*) from main.user_metrics") == [(200,)]
 
 
+@pytest.mark.slow  # a real run
 def test_a_failed_run_reports_its_error_text(hooked, serve):
     gate = Gate(hooked)
     gate.fail(1)
@@ -264,6 +267,41 @@ def test_a_failed_run_reports_its_error_text(hooked, serve):
     assert recorded["status"] == "failed" and recorded["run_id"] == done["id"]
 
 
+@pytest.mark.slow  # a real run
+def test_a_webhook_run_writes_its_log_file_and_history_entry(hooked, serve):
+    Gate(hooked).open()
+    client = serve(hooked)
+
+    answer = deliver(client, push_payload(after="c" * 40), delivery="logged-1")
+    done = wait_for_run(client, answer.json()["run_id"])
+
+    assert done["status"] == "succeeded", done["error"]
+    path = find_log(load_settings(hooked / "sbdk_config.json"), done["id"])
+    assert path is not None, sorted((hooked / ".sbdk").rglob("*.log"))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert all(f" run={done['id']} " in line for line in lines)
+    # The first line names the pushes the run builds, the last one how it ended.
+    assert "run_started" in lines[0] and "sbdk webhooks" in lines[0]
+    assert "logged-1" in lines[0] and "c" * 40 in lines[0] and "pushes=1" in lines[0]
+    assert "run_finished" in lines[-1] and "status=succeeded" in lines[-1]
+    [recorded] = webhook_runs(hooked)
+    assert (recorded["run_id"], recorded["status"]) == (done["id"], "succeeded")
+
+
+def test_a_run_names_its_pushes_in_its_log_context_within_a_command_line_argument():
+    from sbdk.server.runs import LOGGED_DELIVERIES, RunRecord
+
+    burst = RunRecord(id="r1", deliveries=[f"d-{n}" for n in range(500)], commits=["a" * 40, "b\nc"])
+
+    context = burst.log_context()
+
+    assert context["pushes"] == 500
+    assert context["deliveries"] == [f"d-{n}" for n in range(LOGGED_DELIVERIES)]
+    assert context["commit"] == "b?c"  # printable: the value came from the network
+    assert RunRecord(id="r2").log_context() == {"pushes": 0, "deliveries": []}
+
+
+@pytest.mark.slow  # a real run
 def test_a_run_waits_for_the_project_lock_held_by_sbdk_dev(hooked, serve, caplog):
     from sbdk.run.lock import run_lock
 
@@ -413,6 +451,7 @@ def raw_request(base: str, head: str, chunks: Iterable[bytes] = ()) -> bytes:
         return answer
 
 
+@pytest.mark.slow  # a real server under uvicorn
 def test_real_server_refuses_oversized_bodies_without_reading_them(hooked):
     with serve_project(hooked, before_stop=Gate(hooked).open) as base:
         # A declared size over the limit: answered before a single byte of the body is sent.
@@ -528,6 +567,7 @@ def test_health_and_unknown_runs(hooked, serve):
     assert client.get("/runs/nope").status_code == 404
 
 
+@pytest.mark.slow  # a real run
 def test_watched_branch_comes_from_the_config(hooked, serve):
     edit_config(hooked, webhooks={"branch": "release", "cors_origins": []})
     Gate(hooked).fail(1)
@@ -561,6 +601,7 @@ def test_cors_only_for_configured_origins(project, serve):
     )
 
 
+@pytest.mark.slow  # a real run
 def test_the_secret_is_never_logged_or_returned(hooked, serve, caplog):
     caplog.set_level(logging.DEBUG)
     Gate(hooked).fail(1)
@@ -692,6 +733,7 @@ def process_is_gone(pid: int, timeout: float = 60) -> bool:
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # a real server process
 def test_cli_sigterm_lets_the_current_run_finish_then_exits_leaving_nothing(hooked, served):
     gate = Gate(hooked)
     server = served(hooked)
@@ -717,6 +759,7 @@ def test_cli_sigterm_lets_the_current_run_finish_then_exits_leaving_nothing(hook
     assert SECRET not in server.output
 
 
+@pytest.mark.slow  # a real server process
 def test_cli_second_signal_interrupts_the_run(hooked, served):
     gate = Gate(hooked)
     server = served(hooked)
@@ -732,13 +775,15 @@ def test_cli_second_signal_interrupts_the_run(hooked, served):
     assert f"interrupting run {run_id}" in server.output
     assert f"run {run_id} failed" in server.output and "interrupted: the server was stopped" in server.output
     [recorded] = webhook_runs(hooked)
-    assert (recorded["run_id"], recorded["status"]) == (run_id, "failed")
+    # The history says how the run ended; the server's record (below) keeps its own failed status.
+    assert (recorded["run_id"], recorded["status"]) == (run_id, "interrupted")
     assert "KeyboardInterrupt" in recorded["error"] or recorded["error"] == "interrupted"
     [(status, record)] = server_db(hooked, f"select status, record from runs where run_id = '{run_id}'")
     assert (status, json.loads(record)["error"]) == ("failed", "interrupted: the server was stopped during this run")
     assert process_group_is_gone(server.process.pid) and process_is_gone(gate.pid(1), timeout=0)
 
 
+@pytest.mark.slow  # a real server process
 def test_a_run_does_not_outlive_a_killed_server(hooked, served):
     gate = Gate(hooked)
     server = served(hooked)
@@ -752,10 +797,11 @@ def test_a_run_does_not_outlive_a_killed_server(hooked, served):
 
     assert process_is_gone(gate.pid(1))  # it saw its server go and stopped as on Ctrl-C
     [recorded] = webhook_runs(hooked)
-    assert (recorded["run_id"], recorded["status"]) == (run_id, "failed")
+    assert (recorded["run_id"], recorded["status"]) == (run_id, "interrupted")  # as on Ctrl-C
     assert "KeyboardInterrupt" in recorded["error"] or recorded["error"] == "interrupted"
 
 
+@pytest.mark.slow  # a real server process
 def test_cli_without_a_secret_says_how_to_set_one(project, served):
     server = served(project)
     assert "Webhook secret: not configured" in server.output
@@ -768,6 +814,7 @@ def test_cli_without_a_secret_says_how_to_set_one(project, served):
     assert process_group_is_gone(server.process.pid)
 
 
+@pytest.mark.slow  # a real server process
 def test_cli_one_server_per_project(project, served):
     first = served(project)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SBDK")}

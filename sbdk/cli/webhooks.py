@@ -3,11 +3,16 @@ and the usage-tracking endpoints."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sbdk.cli.options import ConfigFileOpt, VerboseOpt, load, state
+
+if TYPE_CHECKING:
+    import socket
+
+    from sbdk.settings import Settings
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on. 0.0.0.0 opens the server to your network.")]
 PortOpt = Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on (0: any free port).")]
@@ -42,7 +47,7 @@ def webhooks(
         raise typer.Exit(code)
 
 
-def _banner(settings, sock, host: str) -> None:
+def _banner(settings: Settings, sock: socket.socket, host: str) -> None:
     import sys
 
     from rich.markup import escape

@@ -38,11 +38,6 @@ def signature_digest(header: str | None) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The X-Hub-Signature-256 value GitHub sends for `body` (also used by tests and benchmarks)."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
 def verify(secret: str, body: bytes, digest: str) -> bool:
     """Constant-time comparison of the body's HMAC-SHA256 with the header's digest."""
     expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -160,9 +155,6 @@ class DeliveryAnswers:
         self._answers.move_to_end(delivery)
         while len(self._answers) > self.kept:
             self._answers.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._answers)
 
 
 def _line(delivery: str, status: int, answer: dict[str, Any]) -> str:

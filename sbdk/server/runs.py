@@ -21,15 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sbdk.errors import LockError
 from sbdk.run.lock import run_lock
+from sbdk.server.github import printable
 
 log = logging.getLogger("sbdk.server")
 
 RUNS_KEPT = 1_000
 CANCELLED = "cancelled: the server stopped before this run started"
+# The deliveries of a run reach its log file through the worker's command line, where one argument
+# is capped at 128 KB and a burst of pushes can join one run: only the first ones are named.
+LOGGED_DELIVERIES = 20
 
 
 def _now() -> datetime:
@@ -73,9 +77,27 @@ class RunRecord:
             "commits": list(self.commits),
         }
 
+    def log_context(self) -> dict[str, Any]:
+        """What the run's log file says first about why it ran: the pushes it builds."""
+        context: dict[str, Any] = {
+            "pushes": len(self.deliveries),
+            "deliveries": [printable(d) for d in self.deliveries[:LOGGED_DELIVERIES]],
+        }
+        if self.commits:
+            context["commit"] = printable(self.commits[-1])  # the newest commit pushed
+        return context
+
+
+class Queued(NamedTuple):
+    """A push's place in the queue: its run, whether it joined a waiting one, the run going now."""
+
+    run_id: str
+    joined: bool
+    busy: str | None
+
 
 class ProcessRunner:
-    """Runs one build at a time as `python -m sbdk.server.worker CONFIG RUN_ID`."""
+    """Runs one build at a time as `python -m sbdk.server.worker CONFIG RUN_ID LOG_CONTEXT`."""
 
     def __init__(self, config_file: Path) -> None:
         self.config_file = config_file
@@ -84,10 +106,12 @@ class ProcessRunner:
         self._interrupted: subprocess.Popen | None = None
         self._interrupt_on_start = False
 
-    def run(self, run_id: str) -> dict[str, Any]:
-        """The child's result: {success, error, rows, stages}. Its progress is logged as it comes."""
+    def run(self, run_id: str, log_context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The child's result: {success, error, rows, stages}. Its progress is logged as it comes;
+        `log_context` goes to the first line of the run's log file."""
+        context = json.dumps(log_context or {})
         process = subprocess.Popen(
-            [sys.executable, "-m", "sbdk.server.worker", str(self.config_file), run_id],
+            [sys.executable, "-m", "sbdk.server.worker", str(self.config_file), run_id, context],
             stdin=subprocess.PIPE,  # held open: the child interrupts itself when it closes
             stdout=subprocess.PIPE,
             text=True,
@@ -100,6 +124,8 @@ class ProcessRunner:
             early, self._interrupt_on_start = self._interrupt_on_start, False
         if early:  # asked to stop while the process was starting
             self.interrupt()
+        # Both are pipes (opened above); the checker cannot know it from Popen's signature.
+        assert process.stdin is not None and process.stdout is not None
         result = None
         try:
             for line in process.stdout:
@@ -181,9 +207,8 @@ class RunQueue:
             self._thread = threading.Thread(target=self._work, name="sbdk-server-runs", daemon=True)
             self._thread.start()
 
-    def submit(self, delivery: str | None = None, commit: str | None = None) -> tuple[str, bool, str | None] | None:
-        """Queue a run, or join the one already waiting. Returns (run id, joined, id of the run going
-        now) or None when the queue is closed."""
+    def submit(self, delivery: str | None = None, commit: str | None = None) -> Queued | None:
+        """Queue a run, or join the one already waiting; None when the queue is closed."""
         with self._cond:
             if self._closed:
                 return None
@@ -201,7 +226,7 @@ class RunQueue:
                 # recorded with it when it starts (a burst of pushes must not cost a write each).
                 self._changed(record)
                 self._cond.notify_all()
-            return record.id, joined, self._current.id if self._current else None
+            return Queued(record.id, joined, self._current.id if self._current else None)
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         with self._cond:
@@ -256,7 +281,9 @@ class RunQueue:
         self.close()
         with self._cond:
             current = self._current
-        done = self._runner.interrupt() if current is not None else None
+        if current is None:
+            return
+        done = self._runner.interrupt()
         if done == "interrupted":
             log.warning("interrupting run %s (again to kill it)", current.id)
         elif done == "killed":
@@ -311,7 +338,7 @@ class RunQueue:
     def _run(self, record: RunRecord) -> None:
         started = time.perf_counter()
         try:
-            result = self._runner.run(record.id)
+            result = self._runner.run(record.id, record.log_context())
         except OSError as exc:
             result = {"success": False, "error": f"cannot start the run's process: {exc}"}
         except Exception as exc:

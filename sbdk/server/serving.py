@@ -13,9 +13,15 @@ import queue
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from sbdk.errors import ExitCode, SbdkError
+from sbdk.server.state import state_of
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
 
 log = logging.getLogger("sbdk.server")
 
@@ -55,11 +61,11 @@ def url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def make_server(app: Any, *, access_log: bool = False) -> Any:
+def make_server(app: FastAPI, *, access_log: bool = False) -> uvicorn.Server:
     """A uvicorn Server for `app` whose signal handling stops runs cleanly (see module docstring)."""
     import uvicorn
 
-    state = app.state.sbdk
+    state = state_of(app)
     # Signal handlers only hand work to this thread: they run on the event loop's thread, which
     # may be inside the queue's lock (or starting a thread) at that moment. SimpleQueue.put is
     # safe to call from a signal handler.
@@ -76,7 +82,7 @@ def make_server(app: Any, *, access_log: bool = False) -> Any:
     threading.Thread(target=act, name="sbdk-server-signals", daemon=True).start()
 
     class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Replaces uvicorn's handler, which would re-raise the signal after shutdown (SIGTERM
             # would then kill the process at once): the shutdown here is complete by itself.
             runs = state.queue
@@ -103,11 +109,11 @@ def make_server(app: Any, *, access_log: bool = False) -> Any:
 
 
 def serve(
-    app: Any, sock: socket.socket, *, access_log: bool = False, announce: Callable[[], None] | None = None
+    app: FastAPI, sock: socket.socket, *, access_log: bool = False, announce: Callable[[], None] | None = None
 ) -> int:
     """Serve on `sock` until a signal stops the server; returns the exit code (0, or 130 when a
     second signal interrupted a run). `announce` is called once the server can start."""
-    state = app.state.sbdk
+    state = state_of(app)
     server = make_server(app, access_log=access_log)
     try:
         # Open the store and start the worker before serving, so that a second server on the same

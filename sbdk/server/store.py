@@ -13,11 +13,16 @@ import logging
 import queue
 import threading
 import uuid as uuidlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbdk.errors import LockError, SbdkError
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 log = logging.getLogger("sbdk.server")
 
@@ -55,7 +60,7 @@ class ServerStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._con: Any = None
+        self._con: DuckDBPyConnection | None = None
         self._pending: queue.SimpleQueue = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
 
@@ -103,25 +108,31 @@ class ServerStore:
             self._con.close()
             self._con = None
 
+    @contextmanager
+    def _connection(self) -> Iterator[DuckDBPyConnection]:
+        """The connection, for this thread alone during the block."""
+        with self._lock:
+            if self._con is None:
+                raise RuntimeError(f"the server database {self.path} is not open")
+            yield self._con
+
     # Answered after the commit.
 
     def register(self, project: str, sbdk_version: str | None) -> tuple[str, datetime]:
         new = str(uuidlib.uuid4())
         now = utcnow()
-        with self._lock:
-            self._con.execute("insert into registrations values (?, ?, ?, ?)", [new, project, sbdk_version, now])
+        with self._connection() as con:
+            con.execute("insert into registrations values (?, ?, ?, ?)", [new, project, sbdk_version, now])
         return new, now
 
     def track(self, uuid: str, event: str, properties: dict[str, Any]) -> datetime | None:
         """Store one usage event; None when `uuid` was never registered."""
         now = utcnow()
-        with self._lock:
-            known = self._con.execute("select 1 from registrations where uuid = ?", [uuid]).fetchone()
+        with self._connection() as con:
+            known = con.execute("select 1 from registrations where uuid = ?", [uuid]).fetchone()
             if known is None:
                 return None
-            self._con.execute(
-                "insert into usage_events values (?, ?, ?, ?)", [uuid, event, json.dumps(properties), now]
-            )
+            con.execute("insert into usage_events values (?, ?, ?, ?)", [uuid, event, json.dumps(properties), now])
         return now
 
     # Written in the background, in order.
@@ -138,24 +149,24 @@ class ServerStore:
 
     def close_unfinished_runs(self, error: str) -> int:
         """Runs left queued or running by a server that stopped without finishing them become failed."""
-        with self._lock:
-            rows = self._con.execute("select record from runs where status in ('queued', 'running')").fetchall()
+        with self._connection() as con:
+            rows = con.execute("select record from runs where status in ('queued', 'running')").fetchall()
             for (text,) in rows:
                 record = json.loads(text)
                 record.update(status="failed", error=error)
-                self._con.execute(
+                con.execute(
                     "update runs set status = 'failed', record = ? where run_id = ?", [json.dumps(record), record["id"]]
                 )
         return len(rows)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._con.execute("select record from runs where run_id = ?", [run_id]).fetchone()
+        with self._connection() as con:
+            row = con.execute("select record from runs where run_id = ?", [run_id]).fetchone()
         return json.loads(row[0]) if row else None
 
     def last_run(self) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._con.execute("select record from runs order by queued_at desc limit 1").fetchone()
+        with self._connection() as con:
+            row = con.execute("select record from runs order by queued_at desc limit 1").fetchone()
         return json.loads(row[0]) if row else None
 
     def _write_loop(self) -> None:
@@ -173,16 +184,16 @@ class ServerStore:
                 return
 
     def _write(self, statements: list[tuple[str, list[Any]]]) -> None:
-        with self._lock:
+        with self._connection() as con:
             try:
-                self._con.execute("begin transaction")
+                con.execute("begin transaction")
                 for sql, params in statements:
-                    self._con.execute(sql, params)
-                self._con.execute("commit")
+                    con.execute(sql, params)
+                con.execute("commit")
             except Exception:
                 log.exception("Could not write %d record(s) to %s", len(statements), self.path)
                 try:
-                    self._con.execute("rollback")
+                    con.execute("rollback")
                 except Exception:
                     pass
 

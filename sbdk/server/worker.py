@@ -1,4 +1,4 @@
-"""One webhook run, in a child process of the server: `python -m sbdk.server.worker CONFIG RUN_ID`.
+"""One webhook run, in a child process of the server: `python -m sbdk.server.worker CONFIG RUN_ID [LOG_CONTEXT]`.
 
 The server runs builds here rather than in one of its own threads: a run is mostly Python (dlt,
 dbt's parser, the user's pipelines), and in-process it takes the GIL from the event loop. With a
@@ -10,6 +10,9 @@ back after every run, and costs an import of dlt and dbt per run (a second or tw
 Protocol on stdout, one JSON object per line: {"log": [level, message]} for progress, then one
 {"result": {...}} at the end. stdin stays open while the server lives; when it closes (the server
 died, even by SIGKILL) the run is interrupted as by Ctrl-C, so no build outlives its server.
+
+LOG_CONTEXT is a JSON object (the pushes the run builds) for the first line of the run's log file,
+which the runner writes as it does for every run (`logs/<time>_<run id>.log`).
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from sbdk.errors import SbdkError
+from sbdk.errors import SbdkError, interrupted
 from sbdk.run.reporters import Reporter
-from sbdk.run.results import NodeResult
+from sbdk.run.results import NodeResult, RunReport
 
 log = logging.getLogger("sbdk.server")
 INTERRUPTED = "interrupted: the server was stopped during this run"
@@ -52,7 +56,9 @@ class LogReporter(Reporter):
 
 
 class _ToParent(logging.Handler):
-    def __init__(self, emit_line) -> None:
+    """Log records of the run, sent to the server as protocol lines."""
+
+    def __init__(self, emit_line: Callable[[dict[str, Any]], None]) -> None:
         super().__init__()
         self._emit_line = emit_line
 
@@ -76,28 +82,27 @@ def _interrupt_when_orphaned() -> None:
     threading.Thread(target=watch, name="sbdk-worker-parent", daemon=True).start()
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """True when a KeyboardInterrupt is inside the error's chain: dlt wraps one raised during
-    extraction in PipelineStepFailed, which the loader reports as a PipelineError."""
-    from sbdk.errors import causes
-
-    return any(isinstance(cause, KeyboardInterrupt) for cause in causes(exc))
-
-
-def _failures(report: Any) -> str | None:
-    """The failed dbt nodes of a finished run, as one line of error text."""
-    if report.dbt is None or report.success:
-        return None
-    failed = report.dbt.failures
-    if not failed:
-        return report.dbt.error or "dbt reported a failure"
-    shown = "; ".join(f"{n.resource_type} {n.name} {n.status}: {n.message or ''}".strip() for n in failed[:5])
-    more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-    return f"dbt: {len(failed)} failed: {shown}{more}"
+def _error(report: RunReport) -> str | None:
+    """Why a finished run failed, as one line: its error, or the dbt nodes that failed."""
+    if report.error:
+        return report.error
+    return report.dbt.failure_summary() if report.dbt is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:
-    config_file, run_id = argv if argv is not None else sys.argv[1:3]
+    config_file, run_id, *rest = argv if argv is not None else sys.argv[1:]
+    emit = _protocol_writer()
+    log.handlers[:] = [_ToParent(emit)]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    _interrupt_when_orphaned()
+    result, code = _build(config_file, run_id, json.loads(rest[0]) if rest else None)
+    emit({"result": result})
+    return code
+
+
+def _protocol_writer() -> Callable[[dict[str, Any]], None]:
+    """A function that writes one protocol line to the server, from any thread."""
     # The protocol keeps the original stdout; anything else written there, by Python or by a
     # library writing to file descriptor 1 (a pipeline's print()), goes to stderr instead.
     sys.stdout.flush()
@@ -114,41 +119,50 @@ def main(argv: list[str] | None = None) -> int:
             except OSError:  # the server is gone; the run goes on to its end (or interruption)
                 pass
 
-    log.handlers[:] = [_ToParent(emit)]
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    _interrupt_when_orphaned()
+    return emit
 
+
+def _build(config_file: str, run_id: str, log_context: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+    """Run the project once; the result for the server, and the exit code."""
     result: dict[str, Any] = {"success": False, "error": None, "rows": {}, "stages": {}}
-    code = 0
     try:
-        from sbdk.run.runner import RunPlan, run
+        from sbdk.run.runner import RunPlan, Trigger, run
         from sbdk.settings import load_settings
 
         # Read the config now: a push may have changed it since the server started.
         settings = load_settings(config_file)
         for message in settings.warnings:
             log.warning("run %s: %s", run_id, message)
-        report = run(settings, RunPlan(trigger="sbdk webhooks"), LogReporter(run_id), wait=True, run_id=run_id)
-        result.update(
-            success=report.success,
-            error=report.error or _failures(report),
-            rows=dict(report.row_counts),
-            stages=report.stage_seconds(),
+        # This process does this one run, then exits: dbt may build with the collector paused.
+        report = run(
+            settings,
+            RunPlan(trigger=Trigger.WEBHOOK),
+            LogReporter(run_id),
+            wait=True,
+            run_id=run_id,
+            log_context=log_context,
+            pause_gc=True,
         )
     except SbdkError as exc:
-        result["error"] = INTERRUPTED if _interrupted(exc) else str(exc)
-        code = 130 if _interrupted(exc) else 1
+        # dlt wraps a Ctrl-C raised during extraction in its own errors, which reach here as a
+        # PipelineError: still an interruption.
+        stopped = interrupted(exc)
+        result["error"] = INTERRUPTED if stopped else str(exc)
+        return result, 130 if stopped else 1
     except KeyboardInterrupt:
         result["error"] = INTERRUPTED
-        code = 130
-    emit({"result": result})
-    return code
+        return result, 130
+    result.update(
+        success=report.success,
+        error=_error(report),
+        rows=dict(report.row_counts),
+        stages=report.stage_seconds(),
+    )
+    return result, 0
 
 
 if __name__ == "__main__":
-    from sbdk.run.process import exit_now, set_single_run, tune_gc
+    from sbdk.run.process import exit_now, tune_gc
 
     tune_gc()
-    set_single_run()
     exit_now(main())
