@@ -86,11 +86,19 @@ app.command("restore")(backup.restore)
 
 
 def main() -> None:
+    from sbdk.cli.streams import guard_standard_streams, lost_output
     from sbdk.run.process import exit_now, tune_gc
 
+    guard_standard_streams()
     tune_gc()
+    code: Any = 0
     try:
         app(prog_name="sbdk")
     except SystemExit as exc:
-        exit_now(exc.code)
-    exit_now(0)
+        code = exc.code
+    lost = lost_output()
+    if lost:
+        from sbdk.cli.render import warn
+
+        warn(lost)
+    exit_now(code)

@@ -92,7 +92,7 @@ class RichReporter(Reporter):
 
 
 def counts_markup(counts: DbtCounts) -> str:
-    """"12 models built, 1 failed; 50 tests passed, 2 failed, 1 warned" (zeros of the rarer kinds left out)."""
+    """The counts as one line, e.g. 12 models built, 1 failed; 50 tests passed, 2 failed (zeros left out)."""
     models = f"{counts.models_passed} models built"
     if counts.models_failed:
         models += f", [red]{counts.models_failed} failed[/]"

@@ -103,7 +103,9 @@ def _invoke(context: RunContext, command: str, progress: _Progress) -> Any:
         "--project-dir", str(project_dir),
         "--profiles-dir", str(dbt_profiles_dir(settings)),
     ]  # fmt: skip
-    log_level = "info" if plan.verbose else "none"
+    # dbt never writes to the console itself: with --verbose its lines reach the reporter through the
+    # event callback (one copy, and a closed or full stdout cannot break a dbt worker thread).
+    log_level = "none"
     packages = any((project_dir / name).is_file() for name in _PACKAGE_FILES)
     if command != "deps" and packages and not (project_dir / "dbt_packages").is_dir():
         deps = dbtRunner().invoke(["deps", *common, "--log-level", log_level])

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from sbdk.generators import BATCH_ROWS, STREAM_ORDERS, batch_bounds, rng
+from sbdk.generators import BATCH_ROWS, STREAM_ORDERS, Window, batch_bounds, rng
 from sbdk.generators._pools import categorical, decimal_from_cents, weighted_choice
-from sbdk.generators import Window
 from sbdk.generators.events import activity_weights
 
 STATUSES = ("pending", "processing", "shipped", "completed", "cancelled", "refunded")
