@@ -177,6 +177,34 @@ def test_killed_load_leaves_previous_postgres_tables_whole(make_project, server,
     assert _query(server, "pg_kill", "select count(*) from raw.raw_events")[0][0] == SMALL["events"]
 
 
+def test_two_projects_on_one_database_take_turns(make_project, server, tmp_path):
+    first_root = _project(make_project, server, "pg_shared")
+    second_root = make_project("pg_shared_too")
+    # The second project points at the same database (another machine, or a colleague's checkout).
+    (second_root / "sbdk_config.json").write_text((first_root / "sbdk_config.json").read_text())
+    (second_root / ".env").write_text((first_root / ".env").read_text())
+    marker = tmp_path / "paused"
+    first = _sbdk(
+        first_root, "dev", "--target", "prod", "--pipelines-only",
+        SBDKTEST_PAUSE_AT="generate", SBDKTEST_PAUSE_FILE=str(marker), SBDKTEST_PAUSE_SECONDS="5",
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not marker.exists():
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = _sbdk(second_root, "dev", "--target", "prod", "--pipelines-only")
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 6, out + err
+    assert "Another sbdk run is loading into postgres://postgres@127.0.0.1" in err
+    assert f"`sbdk sbdk dev pid {first.pid} on " in err
+    assert "Traceback" not in err
+    assert first.wait(timeout=120) == 0, first.communicate()
+    again = _sbdk(second_root, "dev", "--target", "prod", "--pipelines-only")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, out + err
+
+
 def test_wrong_password_is_a_clear_error_fast(make_project, server, cli):
     root = _project(make_project, server, "pg_pw")
     (root / ".env").write_text("SBDK_TARGETS__PROD__PASSWORD=wrong\n")

@@ -73,6 +73,7 @@ def run(
                     faults=faults_from_env() if faults is None else faults,
                     pause_gc=pause_gc,
                 )
+                held.enter_context(context.store.hold(str(plan.trigger)))
                 _run_locked(context, report)
         except KeyboardInterrupt:
             report.error, report.outcome = "interrupted", RunStatus.INTERRUPTED

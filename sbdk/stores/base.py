@@ -86,6 +86,9 @@ class Store(Protocol):
     def check(self, *, load: bool = True) -> None:
         """Raise an SbdkError, before any work, when a run (a load, or dbt alone) cannot proceed."""
 
+    def hold(self, command: str) -> AbstractContextManager[None]:
+        """Anything beyond the project's run lock that a run must hold (a shared server's lock)."""
+
     def session(self) -> AbstractContextManager[Session]:
         """A short-lived connection for the loader."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -300,6 +300,10 @@ class DuckDBStore:
         dbt alone needs no more than the raw tables, which run_dbt reads first."""
         if load:
             ensure_writable(self.path)
+
+    def hold(self, command: str) -> AbstractContextManager[None]:
+        """Nothing more to hold: the project's run lock covers its DuckDB file."""
+        return nullcontext()
 
     @contextmanager
     def session(self) -> Iterator[DuckDBSession]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sbdk.errors import SbdkError, TargetError, UsageError
+from sbdk.errors import LockError, SbdkError, TargetError, UsageError
 from sbdk.settings import Target
 from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, append_error
 from sbdk.stores.base import quote as _quote
@@ -192,6 +192,32 @@ class PostgresSession:
         self.con.commit()
 
 
+# One advisory lock per database for every sbdk run into it (a constant: crc32 of "sbdk raw tables").
+ADVISORY_LOCK_KEY = 0x5BD4_0001
+
+
+def _holder_name(command: str) -> str:
+    import os
+    import socket
+
+    return f"sbdk {command} pid {os.getpid()} on {socket.gethostname()}"[:63]
+
+
+def _lock_holder(cursor: Any) -> str:
+    """Who holds sbdk's advisory lock, as PostgreSQL knows it (the holder's application_name)."""
+    cursor.execute(
+        "select a.application_name, a.client_addr, a.backend_start from pg_locks l "
+        "join pg_stat_activity a on a.pid = l.pid "
+        "where l.locktype = 'advisory' and l.granted and l.objid = %s limit 1",
+        [ADVISORY_LOCK_KEY & 0xFFFFFFFF],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return "its holder has just finished"
+    name, address, since = row
+    return f"held by `{name or 'an unnamed session'}` from {address or 'a local socket'} since {since:%H:%M:%S}"
+
+
 class PostgresStore:
     kind = "postgres"
 
@@ -233,6 +259,35 @@ class PostgresStore:
                 raise UsageError(f"{extra} is not installed.", hint=EXTRA_HINT) from exc
         with self.session() as session:
             session.prepare()
+
+    @contextmanager
+    def hold(self, command: str) -> Iterator[None]:
+        """Hold the target's run lock for the duration of the block: a PostgreSQL advisory lock, so
+        two projects or machines loading into the same database never interleave their loads.
+
+        The run lock of a project is a file on one machine; the database may be shared by several.
+        The lock lives in its own session, so the server releases it if this process dies.
+        """
+        psycopg2 = require_driver()
+        con = self._connect()
+        try:
+            try:
+                con.autocommit = True
+                with con.cursor() as cur:
+                    cur.execute("set application_name = %s", [_holder_name(command)])
+                    cur.execute("select pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+                    (taken,) = cur.fetchone()
+                    holder = None if taken else _lock_holder(cur)
+            except psycopg2.Error as exc:
+                raise connection_error(self.target, exc) from exc
+            if holder is not None:
+                raise LockError(
+                    f"Another sbdk run is loading into {self.target.describe()} ({holder}).",
+                    hint="Wait for it to finish, then run again: runs into one database take turns.",
+                )
+            yield
+        finally:
+            con.close()  # ends the session, and the advisory lock with it
 
     def credentials(self) -> str:
         from urllib.parse import quote
