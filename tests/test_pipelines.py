@@ -219,3 +219,21 @@ def test_incremental_on_an_empty_table_says_what_to_do(project):
     run_load(project, volume=DataVolume(users=50, events=0, orders=10))
     with pytest.raises(PipelineError, match="raw_events, but it is empty"):
         run_load(project, incremental=True)
+
+
+@pytest.mark.parametrize("breakage", ["no dbt_project.yml", "dbt_path is a file"])
+def test_a_run_that_cannot_build_changes_nothing_before_it_says_so(project, cli, breakage):
+    run_load(project)
+    before = raw_checksums(project)
+    if breakage == "no dbt_project.yml":
+        (project / "dbt" / "dbt_project.yml").unlink()
+    else:
+        config = project / "sbdk_config.json"
+        (project / "not_a_folder").write_text("x")
+        config.write_text(config.read_text().replace('"dbt_path": "dbt"', '"dbt_path": "not_a_folder"'))
+    result = cli("dev", "--seed", "7", cwd=project)
+    assert result.exit_code == 5, result.output
+    assert "dbt_project.yml is missing" in result.stderr
+    # Checked before generating: the raw tables were not replaced by the seed-7 data.
+    assert raw_checksums(project) == before
+    assert "generate" not in result.stdout
