@@ -182,3 +182,45 @@ def test_exit_without_dlt_or_dbt_is_a_normal_exit(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert result.stdout == "buffered, thread done, atexit ran"
     assert result.stderr == "teardown"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["dev", "-q"], ["-q", "dev"]),
+        (["dev", "--log-format", "json", "--select", "x"], ["--log-format", "json", "dev", "--select", "x"]),
+        (["dev", "--log-format=json"], ["--log-format=json", "dev"]),
+        (["-v", "dev", "-c", "a.json"], ["-v", "-c", "a.json", "dev"]),
+        (["-c", "x.json", "query", "select 1", "--quiet"], ["-c", "x.json", "--quiet", "query", "select 1"]),
+        (["query", "--", "-q"], ["query", "--", "-q"]),
+        (["dev", "-c"], ["dev", "-c"]),
+        (["--help"], ["--help"]),
+    ],
+)
+def test_global_options_after_the_command_are_moved_before_it(args: list[str], expected: list[str]) -> None:
+    from sbdk.cli.app import hoist_global_options
+
+    assert hoist_global_options(args) == expected
+
+
+def test_global_options_work_after_the_command(project: Path, cli) -> None:
+    quiet = cli("dev", "--pipelines-only", "-q", "--log-format", "json", cwd=project)
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == ""  # --quiet: errors only
+    (log,) = (project / "logs").glob("*.log")
+    assert log.read_text().startswith('{"ts": ')  # --log-format json reached the run
+
+
+def test_version_option_prints_the_version(cli) -> None:
+    from importlib.metadata import version
+
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"sbdk {version('sbdk')}"
+
+
+@pytest.mark.parametrize("name", ["dev", "init", "start", "query"])
+def test_help_shows_no_type_for_flags_and_plain_defaults(cli, name: str) -> None:
+    result = cli(name, "--help")
+    assert "<bool>" not in result.output
+    assert "[default: (" not in result.output

@@ -6,17 +6,58 @@ Every command module imports what it needs inside the function that needs it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from sbdk.cli import backup, dev, doctor, history, init, query, start, version, webhooks
 from sbdk.cli.options import ConfigFileOpt, LogFormat, LogFormatOpt, QuietOpt, VerboseOpt, state
 
+# Global options, accepted before the command (`sbdk -q dev`) and after it (`sbdk dev -q`), as users
+# type them: flags, then options that take a value.
+_GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet"}
+_GLOBAL_VALUED = {"-c", "--config-file", "--log-format"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`args` with the global options that follow the command name moved in front of it."""
+    command = _command_index(args)
+    if command is None:
+        return args
+    hoisted: list[str] = []
+    rest: list[str] = []
+    tail = args[command + 1 :]
+    index = 0
+    while index < len(tail):
+        token = tail[index]
+        if token == "--":  # everything after it is an argument, whatever it looks like
+            rest += tail[index:]
+            break
+        missing_value = token in _GLOBAL_VALUED and index + 1 == len(tail)  # left for Click to report
+        if not missing_value and (token in _GLOBAL_FLAGS or token.split("=", 1)[0] in _GLOBAL_VALUED):
+            width = 2 if token in _GLOBAL_VALUED else 1
+            hoisted += tail[index : index + width]
+            index += width
+            continue
+        rest.append(token)
+        index += 1
+    return [*args[:command], *hoisted, args[command], *rest]
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Where the command name is: the first word that is neither an option nor an option's value."""
+    for index, token in enumerate(args):
+        if not token.startswith("-") and (index == 0 or args[index - 1] not in _GLOBAL_VALUED):
+            return index
+    return None
+
 
 class SbdkGroup(TyperGroup):
     """Turns every SbdkError (and Ctrl-C) into a message and an exit code, in one place."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: Any) -> Any:
         from sbdk.errors import ExitCode, SbdkError
@@ -42,6 +83,15 @@ class SbdkGroup(TyperGroup):
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
+def _flag_type_hidden(option: TyperOption, ctx: Any) -> str | None:
+    """Typer 0.29 prints a type column for every option; for a flag (`--wait <bool>`) it is noise."""
+    return None if option.is_flag else _typer_display_type(option, ctx)
+
+
+_typer_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type_hidden  # type: ignore[method-assign,assignment]
+
+
 app = typer.Typer(
     name="sbdk",
     cls=SbdkGroup,
@@ -54,9 +104,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"sbdk {version('sbdk')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print sbdk's version and exit (details: sbdk version).",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
     config_file: ConfigFileOpt = None,
     quiet: QuietOpt = False,

@@ -23,9 +23,15 @@ def init(
     no_input: Annotated[
         bool, typer.Option("--no-input", help="Never prompt; use defaults (automatic without a terminal).")
     ] = False,
-    users: Annotated[int | None, typer.Option(help="Users to generate per run.", show_default="10000")] = None,
-    events: Annotated[int | None, typer.Option(help="Events to generate per run.", show_default="50000")] = None,
-    orders: Annotated[int | None, typer.Option(help="Orders to generate per run.", show_default="20000")] = None,
+    users: Annotated[
+        int | None, typer.Option(help="Users to generate per run (default 10,000).", show_default=False)
+    ] = None,
+    events: Annotated[
+        int | None, typer.Option(help="Events to generate per run (default 50,000).", show_default=False)
+    ] = None,
+    orders: Annotated[
+        int | None, typer.Option(help="Orders to generate per run (default 20,000).", show_default=False)
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for reproducible synthetic data.")] = 42,
 ) -> None:
     """Create a new sbdk project: config, dbt project, editable pipelines.
