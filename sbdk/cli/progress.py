@@ -7,6 +7,7 @@ import threading
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.status import Status
 from rich.table import Table
 
 from sbdk.run.reporters import Reporter
@@ -31,11 +32,17 @@ class RichReporter(Reporter):
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
+        self._status: Status | None = None  # the spinner while dbt parses
+        self._total: int | None = None  # dbt nodes this build runs
+        self._done = 0
 
     def _stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
     def stage(self, name: str, detail: str = "") -> None:
         with self._lock:
@@ -52,6 +59,18 @@ class RichReporter(Reporter):
                 self._progress.start()
                 self._tasks = {}
             self.console.print(f"[bold cyan]{name}[/] {escape(detail)}")
+            if name == "dbt":
+                # dbt imports and parses for seconds before its first node: show that something moves.
+                self._total, self._done = None, 0
+                self._status = self.console.status("[dim]parsing the dbt project...[/]", spinner="dots")
+                self._status.start()
+
+    def dbt_nodes(self, total: int) -> None:
+        with self._lock:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+            self._total, self._done = total, 0
 
     def table_progress(self, table: str, rows: int, total: int | None) -> None:
         with self._lock:
@@ -75,8 +94,12 @@ class RichReporter(Reporter):
 
     def node_finished(self, node: NodeResult) -> None:
         style, label = _STATUS_STYLE.get(node.status, ("white", node.status.upper()))
+        with self._lock:
+            self._done += 1
+            width = len(str(self._total)) if self._total else 0
+            counter = f"[dim]{self._done:>{width}}/{self._total}[/] " if self._total else ""
         self.console.print(
-            f"  [{style}]{label:<5}[/] {node.resource_type:<8} {escape(node.name)} [dim]{node.seconds:.2f}s[/]"
+            f"  {counter}[{style}]{label:<5}[/] {node.resource_type:<8} {escape(node.name)} [dim]{node.seconds:.2f}s[/]"
         )
 
     def log(self, message: str) -> None:
@@ -141,6 +164,15 @@ def render_summary(console: Console, report: RunReport) -> None:
                 tables.add_row(name, f"{rows:,}", "-", "-")
         console.print()
         console.print(tables)
+
+    if report.model_rows:
+        built = Table(show_edge=False)
+        built.add_column("table built")
+        built.add_column("rows", justify="right")
+        for name, rows in sorted(report.model_rows.items()):
+            built.add_row(name, f"{rows:,}")
+        console.print()
+        console.print(built)
 
     render_failures(console, report, spaced=True)
     console.print()

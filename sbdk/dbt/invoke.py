@@ -6,6 +6,7 @@ Never a `dbt` found on PATH: the dbt imported here is the one installed next to 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from sbdk.stores.base import Store
 
 _PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+# dbt colours some messages even for a callback: keep the text only.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # The commands a selection and --fail-fast apply to.
 _BUILDING = ("build", "run", "test")
 
@@ -50,7 +53,9 @@ class _Progress:
         with self.lock:
             if self.parsed_at is None and name in ("ConcurrencyLine", "NodeStart", "NothingToDo"):
                 self.parsed_at = time.perf_counter()
-            if name == "NodeStart":
+            if name == "ConcurrencyLine":
+                self.reporter.dbt_nodes(int(event.data.node_count))
+            elif name == "NodeStart":
                 info = event.data.node_info
                 self.reporter.node_started(info.node_name, info.resource_type)
             elif name == "NodeFinished":
@@ -68,9 +73,9 @@ class _Progress:
                     )
                 )
             elif self.verbose and event.info.level in ("info", "warn", "error"):
-                message = event.info.msg
-                if message:
-                    self.reporter.log(str(message))
+                message = _ANSI.sub("", str(event.info.msg or ""))
+                if message.strip():
+                    self.reporter.log(message)
 
 
 def _node_results(result: Any, project_dir: Path) -> tuple[NodeResult, ...]:
@@ -88,6 +93,8 @@ def _node_results(result: Any, project_dir: Path) -> tuple[NodeResult, ...]:
                 message=item.message or None,
                 failures=item.failures,
                 compiled_path=(project_dir / compiled) if compiled else None,
+                relation=getattr(node, "relation_name", None) or None,
+                materialized=str(getattr(getattr(node, "config", None), "materialized", "") or "") or None,
             )
         )
     return tuple(nodes)

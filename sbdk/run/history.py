@@ -3,11 +3,13 @@
 A run is recorded as "running" (with its pid) before it does anything, and again with its outcome
 when it ends, whatever the outcome: succeeded, failed, interrupted, or refused by the run lock. A
 run whose process died without a second line (SIGKILL) is read back as "killed". Lines are only
-ever appended, each with one write(), so concurrent writers never interleave inside a record.
+ever appended, each with one write(), so concurrent writers never interleave inside a record. A
+full disk raises OSError (the runner warns and goes on); a record it cut short is skipped when read.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import asdict, is_dataclass
@@ -41,11 +43,19 @@ def _append(state_dir: Path, entry: dict[str, Any]) -> None:
     path = history_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(entry) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, line)
+        # A write cut short by a full disk leaves a torn line: the next record starts a line of its own.
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        written = os.write(fd, line)
+    except OSError as exc:  # os.write's error names no file: name it for the warning
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         os.close(fd)
+    if written < len(line):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def started(state_dir: Path, run_id: str, trigger: str, *, started_at: datetime, options: dict[str, Any]) -> None:
@@ -76,6 +86,7 @@ def record(state_dir: Path, report: RunReport, *, started_at: datetime, options:
         "seconds": round(report.seconds, 3),
         "stages": report.stage_seconds(),
         "rows": dict(report.row_counts),
+        "model_rows": dict(report.model_rows),
         "dbt": (
             {
                 **dbt.counts().as_dict(),

@@ -20,6 +20,9 @@ class Reporter:
     def table_done(self, table: str, rows: int, seconds: float) -> None:
         """A table finished generating."""
 
+    def dbt_nodes(self, total: int) -> None:
+        """dbt has parsed the project and is about to run `total` nodes."""
+
     def node_started(self, name: str, resource_type: str) -> None:
         """dbt started a model, test, seed or snapshot."""
 

@@ -47,10 +47,18 @@ class NodeResult:
     message: str | None = None
     failures: int | None = None
     compiled_path: Path | None = None
+    relation: str | None = None  # the database relation a model or seed built, as dbt names it
+    materialized: str | None = None  # table, view, incremental, ephemeral, seed, snapshot...
 
     @property
     def failed(self) -> bool:
         return self.status in ("error", "fail")
+
+    @property
+    def built_table(self) -> bool:
+        """A table this build wrote (worth counting; a view would be computed again to count it)."""
+        kinds = ("table", "incremental", "seed", "snapshot")
+        return self.status == "success" and self.relation is not None and self.materialized in kinds
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,7 @@ class RunReport:
     load: LoadReport | None = None
     dbt: DbtReport | None = None
     row_counts: dict[str, int] = field(default_factory=dict)  # rows per raw table, when this run loaded
+    model_rows: dict[str, int] = field(default_factory=dict)  # rows per table dbt built in this run
     seconds: float = 0.0
     error: str | None = None
     outcome: RunStatus | None = None  # set when the run stopped early (interrupted, refused)

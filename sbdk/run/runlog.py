@@ -9,8 +9,12 @@ parse the file line by line. Lines are flushed as they are written: a killed run
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -72,14 +76,33 @@ class RunLogReporter(Reporter):
     # -- the log file
 
     def _open(self) -> TextIO | None:
-        if self._file is None and not self._broken:
+        if self._broken:
+            return None
+        if self._file is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "a", encoding="utf-8", buffering=1)
             except OSError as exc:
-                self._broken = True
-                self.inner.warn(f"Cannot write the run log {self.path}: {exc.strerror or exc}.")
+                self._give_up("Cannot write", exc)
         return self._file
+
+    def _give_up(self, doing: str, exc: OSError) -> None:
+        """Stop writing the log (once, with one warning): a full disk or a lost folder must not stop the run."""
+        from sbdk.disk import describe_free, is_full
+
+        self._broken = True
+        self._discard()
+        reason = f"the disk is full ({describe_free(self.path.parent)})" if is_full(exc) else exc.strerror or exc
+        self.inner.warn(f"{doing} the run log {self.path}: {reason}.")
+
+    def _discard(self) -> None:
+        """Close the file; what its buffer still holds is lost when it cannot be written."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
 
     def _write(self, stage: str | None, event: str, *, level: str = "info", **fields: Any) -> None:
         record: dict[str, Any] = {
@@ -100,8 +123,7 @@ class RunLogReporter(Reporter):
             try:
                 handle.write(line + "\n")
             except OSError as exc:
-                self._broken = True
-                self.inner.warn(f"Stopped writing the run log {self.path}: {exc.strerror or exc}.")
+                self._give_up("Stopped writing", exc)
 
     def _end_stage(self) -> None:
         if self._stage is not None:
@@ -123,6 +145,10 @@ class RunLogReporter(Reporter):
     def table_done(self, table: str, rows: int, seconds: float) -> None:
         self._write(self._stage, "table_done", table=table, rows=rows, duration=seconds)
         self.inner.table_done(table, rows, seconds)
+
+    def dbt_nodes(self, total: int) -> None:
+        self._write("dbt", "nodes_planned", nodes=total)
+        self.inner.dbt_nodes(total)
 
     def node_started(self, name: str, resource_type: str) -> None:
         self._write("dbt", "node_started", node=name, resource_type=resource_type, level="debug")
@@ -163,6 +189,7 @@ class RunLogReporter(Reporter):
         failed = error is not None or (report is not None and not report.success)
         if report is not None:
             fields["rows"] = dict(report.row_counts) or None
+            fields["model_rows"] = dict(report.model_rows) or None
             if report.dbt is not None:
                 dbt = report.dbt
                 fields.update(dbt.counts().as_dict())
@@ -191,7 +218,10 @@ class RunLogReporter(Reporter):
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:  # its last lines could not be flushed (a full disk)
+                    self._give_up("Stopped writing", exc)
                 self._file = None
 
     def __enter__(self) -> RunLogReporter:
@@ -202,6 +232,61 @@ class RunLogReporter(Reporter):
             self.finish(error=exc)
         else:
             self.finish()
+
+
+class _ToReporter(logging.Handler):
+    """A logging handler that hands each record to `reporter.log()` (formatted here, whatever
+    formatter dlt sets on it), with the exception's traceback when the record carries one."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = f"{record.name} {record.levelname.lower()}: {record.getMessage()}"
+            if record.exc_info and record.exc_info[1] is not None:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            self.reporter.log(text)
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def third_party_logs(reporter: Reporter, loggers: tuple[str, ...] = ("dlt",)) -> Iterator[None]:
+    """For the duration of the block, what dlt logs and Python warnings go to `reporter.log()`: into
+    the run's log file, and onto the terminal only with --verbose, never as tracebacks of their own.
+
+    dlt sets up its logger ("dlt", propagate off, level RUNTIME__LOG_LEVEL) with a handler on
+    stderr, or with the logger's first handler when it has one (dlt/common/logger.py,
+    `_create_logger`): with this one in place, its records land here. A handler that fails to write
+    (dbt's dbt.log on a full disk) would print "--- Logging error ---" and a traceback on stderr:
+    `logging.raiseExceptions` is off meanwhile.
+    """
+    handler = _ToReporter(reporter)
+    saved = []
+    for name in loggers:
+        logger = logging.getLogger(name)
+        saved.append((logger, list(logger.handlers), logger.propagate))
+        for previous in list(logger.handlers):
+            logger.removeHandler(previous)
+        logger.addHandler(handler)
+        logger.propagate = False
+    raise_exceptions, show_warning = logging.raiseExceptions, warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, *_: Any, **__: Any) -> None:
+        reporter.log(f"{category.__name__}: {message} ({filename}:{lineno})")
+
+    logging.raiseExceptions, warnings.showwarning = False, show
+    try:
+        yield
+    finally:
+        logging.raiseExceptions, warnings.showwarning = raise_exceptions, show_warning
+        for logger, handlers, propagate in saved:
+            logger.removeHandler(handler)
+            for previous in handlers:
+                logger.addHandler(previous)
+            logger.propagate = propagate
 
 
 def _text_line(record: dict[str, Any]) -> str:

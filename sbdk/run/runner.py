@@ -13,14 +13,15 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import datetime, timezone
 from typing import Any
 
-from sbdk.errors import DbtError, LockError, SbdkError
+from sbdk.disk import full_disk_error
+from sbdk.errors import DbtError, DiskFullError, LockError, SbdkError
 from sbdk.run import history
 from sbdk.run.context import RunContext
 from sbdk.run.lock import run_lock
 from sbdk.run.plan import RunPlan, Trigger
 from sbdk.run.reporters import NULL_REPORTER, Reporter
-from sbdk.run.results import RunReport, RunStatus
-from sbdk.run.runlog import RunLogReporter, log_path
+from sbdk.run.results import DbtReport, RunReport, RunStatus
+from sbdk.run.runlog import RunLogReporter, log_path, third_party_logs
 from sbdk.settings import Settings
 from sbdk.testing import Faults, faults_from_env
 
@@ -54,7 +55,7 @@ def run(
     log = _run_log(settings, plan, reporter, report.run_id, log_format, log_context)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with log as logged:
+    with log as logged, third_party_logs(logged):
         try:
             with ExitStack() as held:
                 try:
@@ -79,6 +80,11 @@ def run(
             report.error, report.outcome = "interrupted", RunStatus.INTERRUPTED
             raise
         except BaseException as exc:  # SbdkError, or an sbdk bug shown with its traceback
+            # "No space left on device" from any step (DuckDB, dlt, dbt) is one clear error.
+            full = None if isinstance(exc, DiskFullError) else full_disk_error(settings.paths.root, exc)
+            if full is not None:
+                report.error = str(full)
+                raise full from exc
             report.error = str(exc) if isinstance(exc, SbdkError) else f"{type(exc).__name__}: {exc}"
             raise
         finally:
@@ -159,3 +165,14 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
                 )
         context.reporter.stage("dbt", "build" + (f" --select {' '.join(plan.select)}" if plan.select else ""))
         report.dbt = run_dbt(context, "build")
+        report.model_rows = _built_rows(context, report.dbt)
+
+
+def _built_rows(context: RunContext, dbt: DbtReport) -> dict[str, int]:
+    """Rows of every table this build wrote (a summary shows what the marts hold, not only the raw data)."""
+    built = {node.name: node.relation for node in dbt.nodes if node.built_table and node.relation}
+    try:
+        return context.store.count_rows(built)
+    except Exception as exc:
+        context.reporter.warn(f"Could not count the rows of the tables built: {exc}")
+        return {}

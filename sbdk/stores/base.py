@@ -100,3 +100,6 @@ class Store(Protocol):
 
     def translate(self, exc: BaseException) -> SbdkError | None:
         """A clear SbdkError for a driver error this store recognises (a lock, a refused login)."""
+
+    def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
+        """Rows of each named relation (name -> relation as dbt quotes it), read briefly."""

@@ -77,6 +77,64 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con.close()
 
 
+# How every read path (`sbdk query`, the page, the MCP server) opens the file: it can read the
+# database and nothing else, and the SQL cannot loosen that. Checked with DuckDB 2.0.1 (issue #14):
+# - read_only: no statement may change the database (CREATE, INSERT, DML in a CTE, ...).
+# - enable_external_access=false: no other file or URL (read_csv/read_text/glob, COPY, ATTACH,
+#   EXPORT/IMPORT DATABASE, INSTALL/LOAD, Python replacement scans). It still allows the database's own
+#   files, so on its own `SET log_query_path` onto the database overwrote it with a text log.
+# - lock_configuration=true: no SET/RESET/PRAGMA setting and no `CALL enable_logging(...)`, so nothing
+#   can point a log, a profile or the temp folder at a file; the settings here cannot be undone.
+# - temp_directory='': external access still allowed writing into `<db>.tmp/` (EXPORT DATABASE did);
+#   with none, nothing spills there either (a query larger than memory fails instead).
+# - allow_persistent_secrets=false: CREATE PERSISTENT SECRET is refused and ~/.duckdb is never read.
+# - autoinstall/autoload_known_extensions=false: a query never fetches or loads an extension.
+# allowed_directories/allowed_paths cannot be given when connecting in 2.0.1 ("before the database is
+# started"); their defaults are already the database's own files only.
+READ_ONLY_CONFIG: dict[str, str | bool] = {
+    "enable_external_access": False,
+    "lock_configuration": True,
+    "temp_directory": "",
+    "allow_persistent_secrets": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+@contextmanager
+def connect_read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection that can only read the database at `path`, whatever SQL it runs.
+
+    Within one process DuckDB shares one instance per file and settings: while this is open, a writer
+    in the same process fails, and it fails while one is open (a LockError here), so open it per
+    request and close it at once. Lock conflicts with other programs become a LockError naming them.
+    """
+    import duckdb
+
+    if not path.exists():
+        raise PipelineError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
+    except duckdb.Error as exc:
+        error = lock_error(path, exc)
+        if error:
+            raise error from exc
+        if "different configuration" in str(exc):
+            raise LockError(
+                f"The database {path} is open in this process for writing (or with other settings), "
+                "so it cannot be read now.",
+                hint="Read again when the run has finished.",
+            ) from exc
+        raise PipelineError(
+            f"Cannot open the database {path}: {exc}",
+            hint="If the file is damaged, move it away and run `sbdk dev` to rebuild it.",
+        ) from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def ensure_writable(path: Path) -> None:
     """Fail fast, before any data is generated, when the file cannot be opened for writing."""
     with connect(path) as con:
@@ -317,6 +375,12 @@ class DuckDBStore:
 
     def row_counts(self) -> dict[str, int]:
         return row_counts(self.path)
+
+    def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
+        if not relations or not self.path.exists():
+            return {}
+        with connect(self.path, read_only=True) as con:
+            return {name: _count(con, relation) for name, relation in relations.items()}
 
     def translate(self, exc: BaseException) -> SbdkError | None:
         return lock_error(self.path, exc)

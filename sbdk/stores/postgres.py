@@ -312,6 +312,15 @@ class PostgresStore:
             except psycopg2.errors.UndefinedTable:  # sbdk's bookkeeping is not there: nothing loaded yet
                 return {}
 
+    def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
+        if not relations:
+            return {}
+        with self.session() as session:
+            return {
+                name: int(session._all(f"select count(*) from {relation}")[0][0])
+                for name, relation in relations.items()
+            }
+
     def translate(self, exc: BaseException) -> SbdkError | None:
         text = str(exc)
         if "could not connect" in text or "Connection refused" in text or "password authentication" in text:
