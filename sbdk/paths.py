@@ -11,6 +11,9 @@ def user_path(value: str | Path) -> Path:
     """`value` with a leading `~` or `~user` expanded as a shell would; an unknown user is a
     UsageError, not the RuntimeError pathlib raises ("~nosuchuser", or "~0" with no such user)."""
     path = Path(value)
+    # Only a leading ~ is a home folder: pathlib reads "./~" as "~" and would expand it.
+    if not str(value).startswith("~"):
+        return path
     try:
         return path.expanduser()
     except RuntimeError as exc:

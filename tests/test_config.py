@@ -11,7 +11,7 @@ import pytest
 from conftest import edit_config
 
 from sbdk.errors import ConfigError, ExitCode, ProjectNotFoundError
-from sbdk.settings import MAX_ROWS_PER_TABLE, load_settings
+from sbdk.settings import MAX_ROWS_PER_TABLE, Target, load_settings
 
 
 def plain(output: str) -> str:
@@ -414,3 +414,363 @@ def test_an_unparsable_variable_is_a_config_error(project: Path, cli, monkeypatc
     assert result.exit_code == 3
     assert "Cannot read the settings (an SBDK_* variable or sbdk_config.json)" in plain(result.output)
     assert "Traceback" not in result.output
+
+
+# as_of: a day, not in the future, and not so early that the history reaches before the common era.
+
+
+@pytest.mark.parametrize("early", ["0001-01-01", "1999-12-31"])
+def test_as_of_before_2000_is_refused_with_the_bound(project: Path, early: str) -> None:
+    edit_config(project, as_of=early)
+
+    assert config_error(project).message.endswith(f"as_of = {early} is too early: as_of must be 2000-01-01 or later.")
+
+
+def test_as_of_on_the_first_day_of_2000_is_accepted(project: Path) -> None:
+    edit_config(project, as_of="2000-01-01")
+
+    assert load_settings(project / "sbdk_config.json").as_of.isoformat() == "2000-01-01"
+
+
+def test_as_of_in_the_future_is_refused(project: Path) -> None:
+    edit_config(project, as_of="2999-01-01")
+
+    assert config_error(project).message.endswith(
+        "as_of = 2999-01-01 is in the future; the generated history ends at as_of and must lie in the past."
+    )
+
+
+def test_as_of_with_a_time_from_the_environment_is_a_clear_error(project: Path, monkeypatch) -> None:
+    # Read like TOML, this value is a datetime, which Python also counts as a date.
+    monkeypatch.setenv("SBDK_AS_OF", "2025-01-01T10:00:00")
+
+    assert config_error(project).message.endswith(
+        "SBDK_AS_OF must be a date like 2026-11-30, got '2025-01-01T10:00:00'."
+    )
+
+
+# Inputs that used to end in a traceback.
+
+
+def test_a_config_nested_100000_levels_deep_is_a_config_error(project: Path, cli) -> None:
+    (project / "sbdk_config.json").write_text('{"colour": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+    error = config_error(project)
+    assert error.message.startswith("sbdk_config.json or an SBDK_* variable nests values too deeply to read")
+
+    result = cli("dev", "--dbt-only", cwd=project)
+    assert result.exit_code == ExitCode.CONFIG
+    assert "Traceback" not in result.output
+
+
+def test_a_variable_nested_too_deeply_is_named(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_COLOUR", "[" * 100_000 + "]" * 100_000)
+
+    message = config_error(project).message
+    assert message.startswith("Cannot read the settings (an SBDK_* variable or sbdk_config.json): SBDK_COLOUR")
+
+
+@pytest.mark.parametrize("path", ["~nosuchuser/dev.duckdb", "~0/dev.duckdb"])
+def test_a_home_folder_of_no_user_is_a_config_problem(project: Path, path: str) -> None:
+    edit_config(project, duckdb_path=path)
+
+    first = path.split("/")[0]
+    assert config_error(project).message.endswith(
+        f"duckdb_path = {path!r} starts with {first!r}, which is no user's home folder; write it relative to the project."
+    )
+
+
+def test_a_path_too_long_for_the_file_system_is_a_config_problem(project: Path) -> None:
+    edit_config(project, duckdb_path="a" * 5_000)
+
+    message = config_error(project).message
+    assert "duckdb_path = 'aaaa" in message
+    assert message.endswith("cannot be used as a path: File name too long.")
+
+
+@pytest.mark.parametrize("name", ["sbdk_config.json", ".env"])
+def test_a_file_that_is_not_utf8_is_a_config_error(project: Path, name: str) -> None:
+    (project / name).write_bytes(b'{"seed": "\xff\xfe"}\n' if name.endswith("json") else b"SBDK_SEED=\xff\n")
+
+    message = config_error(project).message
+    assert message.startswith(f"Cannot read {project / name}: 'utf-8' codec can't decode byte 0xff")
+
+
+def test_a_5000_digit_number_in_the_file_is_a_config_error(project: Path) -> None:
+    (project / "sbdk_config.json").write_text('{"seed": ' + "9" * 5_000 + "}")
+
+    assert config_error(project).message == (
+        "sbdk_config.json holds a number of more than 4,300 digits; no setting takes one."
+    )
+
+
+def test_a_4000_digit_number_is_named_by_its_length(project: Path) -> None:
+    edit_config(project, seed=int("9" * 4_000))
+
+    assert config_error(project).message.endswith("seed = a number of 4,000 digits is above the cap of 4,294,967,295.")
+
+
+def test_a_5000_digit_number_in_a_variable_names_the_variable(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_SEED", "9" * 5_000)
+
+    message = config_error(project).message
+    assert message.startswith("Cannot read the settings (an SBDK_* variable or sbdk_config.json): SBDK_SEED = '999")
+
+
+@pytest.mark.parametrize(("literal", "shown"), [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf")])
+def test_nan_and_infinity_are_not_whole_numbers(project: Path, literal: str, shown: str) -> None:
+    (project / "sbdk_config.json").write_text('{"data_volume": {"users": ' + literal + "}}")
+
+    assert config_error(project).message.endswith(f"data_volume.users must be a whole number, got {shown}.")
+
+
+def test_an_unparsable_variable_is_named_with_its_value(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_SEED", "@int x")
+
+    message = config_error(project).message
+    assert message.startswith(
+        "Cannot read the settings (an SBDK_* variable or sbdk_config.json): SBDK_SEED = '@int x': Cannot convert"
+    )
+
+
+# .env: the python-dotenv parser Dynaconf ships, with what the old hand-written parser accepted.
+
+
+def test_dotenv_comments_export_quotes_and_spaces(project: Path) -> None:
+    (project / ".env").write_text(
+        "# a comment\n"
+        "\n"
+        "export SBDK_SEED=7\n"
+        "SBDK_DATA_VOLUME__USERS='300'\n"
+        'SBDK_DATA_VOLUME__EVENTS="600"\n'
+        "  SBDK_DATA_VOLUME__ORDERS = 90\n"
+        'SBDK_WEBHOOK_SECRET="s3cret with spaces"\n'
+        "OTHER_TOOL=ignored\n"
+    )
+
+    settings = load_settings(project / "sbdk_config.json")
+
+    assert settings.seed == 7
+    assert settings.data_volume.as_dict() == {"users": 300, "events": 600, "orders": 90}
+    assert settings.webhook_secret == "s3cret with spaces"
+    assert settings.warnings == ()
+
+
+def test_a_malformed_dotenv_line_is_named_by_its_number_after_blank_lines(project: Path) -> None:
+    (project / ".env").write_text("SBDK_SEED=1\n\n\n# note\nnot a setting\n")
+
+    error = config_error(project)
+    assert error.message == ".env line 5 is not KEY=VALUE: 'not a setting'."
+    assert error.hint == "Write one KEY=VALUE per line, e.g. SBDK_WEBHOOK_SECRET=s3cret."
+
+
+def test_a_dotenv_key_without_a_value_is_malformed(project: Path) -> None:
+    (project / ".env").write_text("SBDK_SEED\n")
+
+    assert config_error(project).message == ".env line 1 is not KEY=VALUE: 'SBDK_SEED'."
+
+
+def test_dotenv_values_are_not_interpolated_nor_exported(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", "/home/someone")
+    (project / ".env").write_text("SBDK_WEBHOOK_SECRET=${HOME}-x\nSBDK_SEED=3\n")
+
+    settings = load_settings(project / "sbdk_config.json")
+
+    assert settings.webhook_secret == "${HOME}-x"
+    assert "SBDK_SEED" not in os.environ and "SBDK_WEBHOOK_SECRET" not in os.environ
+
+
+def test_dotenv_true_reads_like_the_environment(project: Path, monkeypatch) -> None:
+    (project / ".env").write_text("SBDK_BACKUPS__KEEP=2\n")
+    monkeypatch.setenv("SBDK_TRACKING__ENABLED", "True")
+
+    settings = load_settings(project / "sbdk_config.json")
+
+    assert settings.backups.keep == 2
+    assert settings.tracking.enabled is True
+
+
+# Secrets: verbatim from .env or the environment, never from the file.
+
+
+@pytest.mark.parametrize("secret", ["0x1f", "true", "1e3", "@int 5", "[1, 2]", "  padded  ", "'quoted'"])
+def test_a_secret_from_the_environment_is_taken_verbatim(project: Path, monkeypatch, secret: str) -> None:
+    monkeypatch.setenv("SBDK_WEBHOOK_SECRET", secret)
+
+    assert load_settings(project / "sbdk_config.json").webhook_secret == secret
+
+
+def test_a_dotenv_secret_is_unquoted_and_the_environment_wins(project: Path, monkeypatch) -> None:
+    (project / ".env").write_text("SBDK_WEBHOOK_SECRET='a#b=c'\nSBDK_TARGETS__PROD__PASSWORD=\"0123\"\n")
+    edit_config(project, targets={"prod": {"type": "postgres", "host": "h", "database": "d", "user": "u"}})
+
+    settings = load_settings(project / "sbdk_config.json")
+    assert settings.webhook_secret == "a#b=c"
+    assert settings.targets[0].password == "0123"
+
+    monkeypatch.setenv("SBDK_TARGETS__PROD__PASSWORD", "from-env")
+    assert load_settings(project / "sbdk_config.json").targets[0].password == "from-env"
+
+
+def test_a_password_in_the_config_file_is_refused(project: Path) -> None:
+    edit_config(
+        project, targets={"prod": {"type": "postgres", "host": "h", "database": "d", "user": "u", "password": "x"}}
+    )
+
+    error = config_error(project)
+
+    assert error.exit_code == ExitCode.CONFIG
+    assert error.message == (
+        "targets.prod.password is written in sbdk_config.json: passwords must not live in a committed file."
+    )
+    assert error.hint == "Remove it and set SBDK_TARGETS__PROD__PASSWORD in the project's .env or the environment."
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        {"TARGETS": {"PROD": {"PASSWORD": "x"}}},
+        {"targets.prod.password": "x"},
+        {"targets__prod__password": "x"},
+    ],
+)
+def test_a_password_in_the_config_file_is_refused_in_any_spelling(project: Path, written: dict) -> None:
+    edit_config(project, **written)
+
+    assert config_error(project).message.startswith("targets.prod.password is written in sbdk_config.json")
+
+
+def test_every_secret_in_the_config_file_is_refused_at_once(project: Path) -> None:
+    edit_config(project, webhook_secret="s", targets={"prod": {"password": "p"}})
+
+    error = config_error(project)
+
+    assert error.message == (
+        "(1) sbdk_config.json contains the secret 'webhook_secret': secrets must not live in a committed file. "
+        "(2) targets.prod.password is written in sbdk_config.json: passwords must not live in a committed file."
+    )
+    assert error.hint == (
+        "Remove them and set SBDK_WEBHOOK_SECRET, SBDK_TARGETS__PROD__PASSWORD in the project's .env or the "
+        "environment."
+    )
+
+
+# Only the four documented layers: Dynaconf's own variables of the environment change nothing.
+
+
+def test_dynaconf_variables_of_the_environment_are_ignored(project: Path, tmp_path: Path, monkeypatch) -> None:
+    other = tmp_path / "other.json"
+    other.write_text('{"seed": 77, "duckdb_path": "/tmp/elsewhere.duckdb"}')
+    for variable in ("SETTINGS_FILE_FOR_DYNACONF", "INCLUDES_FOR_DYNACONF", "PRELOAD_FOR_DYNACONF"):
+        monkeypatch.setenv(variable, str(other))
+    monkeypatch.setenv("DYNACONF_SEED", "99")
+    monkeypatch.setenv("LOAD_DOTENV_FOR_DYNACONF", "true")
+    monkeypatch.chdir(project)
+    (project / ".env").write_text("SBDK_SEED=5\n")
+    before = dict(os.environ)
+
+    settings = load_settings(project / "sbdk_config.json")
+
+    assert settings.seed == 5
+    assert settings.warnings == ()
+    assert dict(os.environ) == before
+
+
+def test_a_section_of_null_then_one_key_from_the_environment_keeps_the_defaults(project: Path, monkeypatch) -> None:
+    edit_config(project, data_volume=None)
+    monkeypatch.setenv("SBDK_DATA_VOLUME__USERS", "5")
+
+    assert load_settings(project / "sbdk_config.json").data_volume.as_dict() == {
+        "users": 5,
+        "events": 50_000,
+        "orders": 20_000,
+    }
+
+
+def test_zero_users_set_by_a_variable_names_the_variable(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_DATA_VOLUME__USERS", "0")
+
+    assert config_error(project).message.endswith(
+        "SBDK_DATA_VOLUME__USERS is 0 but events or orders are not: every event and order belongs to a user."
+    )
+
+
+# Targets: every problem of a target at once, each named by its key.
+
+SERVER = {"type": "postgres", "host": "db", "database": "shop", "user": "sbdk"}
+
+
+def test_a_valid_server_target_loads_with_its_defaults(project: Path) -> None:
+    edit_config(project, targets={"prod": SERVER}, target="prod")
+
+    settings = load_settings(project / "sbdk_config.json")
+
+    assert settings.active_target == Target(
+        name="prod", type="postgres", host="db", port=5432, database="shop", user="sbdk", schema="analytics"
+    )
+
+
+def test_every_problem_of_a_target_is_reported_at_once(project: Path) -> None:
+    edit_config(
+        project,
+        targets={"prod": {"type": "postgres", "host": "", "port": 0, "connect_timeout": 61, "schema": "raw", "x": 1}},
+    )
+
+    message = config_error(project).message
+
+    assert "targets.prod needs host, database, user (strings) for a postgres target." in message
+    assert "targets.prod.port must be a port number, got 0." in message
+    assert "targets.prod.connect_timeout must be 1..60 seconds, got 61." in message
+    assert "targets.prod.schema must be a plain schema name other than raw, got 'raw'." in message
+    assert (
+        "targets.prod.x is not a target setting (allowed: connect_timeout, database, host, password, port, "
+        "schema, type, user)." in message
+    )
+
+
+@pytest.mark.parametrize(
+    ("targets", "problem"),
+    [
+        ({"prod": {"type": "mysql"}}, "targets.prod.type must be one of duckdb, postgres, got 'mysql'."),
+        (
+            {"prod": {**SERVER, "type": "duckdb"}},
+            'targets.prod: a second DuckDB target is not supported; use target "dev".',
+        ),
+        ({"prod": ["x"]}, "targets.prod must be an object, got a list."),
+        ({"dev": {"type": "duckdb"}}, "targets.dev is reserved for the project's DuckDB file; choose another name."),
+        ({"my-prod": SERVER}, "Target name 'my-prod' must be a plain name (letters, digits, _)."),
+        (["prod"], "targets must be an object of named targets, got a list."),
+    ],
+)
+def test_a_target_problem_is_one_message(project: Path, targets, problem: str) -> None:
+    edit_config(project, targets=targets)
+
+    assert config_error(project).message == f"Invalid settings in {project / 'sbdk_config.json'}: {problem}"
+
+
+def test_a_target_with_problems_is_not_also_called_unknown(project: Path) -> None:
+    edit_config(project, targets={"prod": {**SERVER, "port": "x"}}, target="prod")
+
+    message = config_error(project).message
+
+    assert message.endswith("targets.prod.port must be a port number, got 'x'.")
+    assert "target must be one of" not in message
+
+
+def test_an_unknown_target_lists_only_the_usable_ones(project: Path) -> None:
+    edit_config(project, targets={"prod": SERVER, "qa": {**SERVER, "port": -1}}, target="staging")
+
+    assert (
+        "target must be one of dev, prod (the targets declared under \"targets\"), got 'staging'."
+        in config_error(project).message
+    )
+
+
+@pytest.mark.parametrize("lazy", ["@format {this.nope}", "@jinja {{ 1/0 }}", "@read_file /nonexistent"])
+def test_a_lazy_dynaconf_value_that_fails_is_a_config_error(project: Path, monkeypatch, lazy: str) -> None:
+    monkeypatch.setenv("SBDK_PROJECT", lazy)
+
+    error = config_error(project)
+
+    assert error.message.startswith("Cannot read the settings (an SBDK_* variable or sbdk_config.json): ")
+    assert error.hint == "Fix or unset the @format, @jinja or @read_file value."

@@ -50,6 +50,7 @@ def dev(
     from sbdk.cli.progress import render_summary
     from sbdk.cli.render import console
     from sbdk.errors import ExitCode
+    from sbdk.settings import resolve_volume
 
     settings = load(ctx, config_file, verbose)
     if target is not None:
@@ -60,7 +61,7 @@ def dev(
         dbt=not pipelines_only,
         select=tuple(select or ()),
         incremental=incremental,
-        volume=_volume(settings.data_volume, users, events, orders, scale),
+        volume=resolve_volume(settings.data_volume, users=users, events=events, orders=orders, scale=scale),
         seed=seed,
         fail_fast=fail_fast,
         verbose=state(ctx).verbose,
@@ -142,29 +143,3 @@ def _print_failures(report) -> None:
         err_console.print(f"error: {node.resource_type} {node.name} {node.status}: {first}", soft_wrap=True)
     if report.dbt and report.dbt.error:
         err_console.print(f"error: {report.dbt.error}", soft_wrap=True)
-
-
-def _volume(configured, users, events, orders, scale):
-    from sbdk.errors import UsageError
-    from sbdk.settings import MAX_ROWS_PER_TABLE, DataVolume
-
-    if scale is not None and not (0 <= scale and scale * max(configured.as_dict().values()) <= MAX_ROWS_PER_TABLE):
-        raise UsageError(
-            f"--scale {scale} must be between 0 and {MAX_ROWS_PER_TABLE // max(1, max(configured.as_dict().values())):,} "
-            f"for this project (at most {MAX_ROWS_PER_TABLE:,} rows per table).",
-            hint="Give a positive factor such as 0.1, 2 or 10.",
-        )
-    factor = 1.0 if scale is None else scale
-    values = {}
-    for name, given in (("users", users), ("events", events), ("orders", orders)):
-        if given is not None and not 0 <= given <= MAX_ROWS_PER_TABLE:
-            raise UsageError(
-                f"--{name} {given} is outside 0..{MAX_ROWS_PER_TABLE:,}.", hint="Give a number of rows in that range."
-            )
-        values[name] = given if given is not None else round(getattr(configured, name) * factor)
-    if values["users"] == 0 and (values["events"] or values["orders"]):
-        raise UsageError(
-            "0 users with events or orders: every event and order belongs to a user.",
-            hint="Give --users 1 or more, or --events 0 --orders 0.",
-        )
-    return DataVolume(**values)

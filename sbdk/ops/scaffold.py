@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sbdk.errors import UsageError
 from sbdk.paths import user_path
-from sbdk.settings import CONFIG_FILENAME, DEFAULTS, MAX_ROWS_PER_TABLE
+from sbdk.settings import CONFIG_FILENAME, DEFAULTS
+from sbdk.settings.volume import check_options
 
 # dbt's rule for project names: letters, digits and underscores, not starting with a digit.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,17 +76,7 @@ def init_project(options: InitOptions) -> InitReport:
     root = user_path(options.folder).absolute()
     # `sbdk init --force .` restores a project in place: the name is the folder's own.
     name = validate_name(root.name if str(options.folder) in (".", "./") else str(options.folder))
-    for label, value in (("users", options.users), ("events", options.events), ("orders", options.orders)):
-        if not 0 <= value <= MAX_ROWS_PER_TABLE:
-            raise UsageError(
-                f"--{label} {value} is outside 0..{MAX_ROWS_PER_TABLE:,}.",
-                hint=f"Give a number of rows between 0 and {MAX_ROWS_PER_TABLE:,}.",
-            )
-    if options.users == 0 and (options.events or options.orders):
-        raise UsageError(
-            "0 users with events or orders: every event and order belongs to a user.",
-            hint="Give --users 1 or more, or set --events 0 --orders 0.",
-        )
+    check_options(options.users, options.events, options.orders)
     if not root.parent.is_dir():
         raise UsageError(
             f"Cannot create {root}: its parent folder {root.parent} does not exist.",

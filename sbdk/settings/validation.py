@@ -1,0 +1,476 @@
+"""One declarative check of the layered settings, with pydantic v2.
+
+Each rule is written once, as a type or a validator of the models below; `_describe` turns pydantic's
+errors into sentences that name the key as the user wrote it (or the SBDK_* variable that set it), the
+bad value and what is allowed. Pydantic's own wording is never shown.
+
+This module imports pydantic at its top, so only `load_settings` imports it, inside the function:
+`sbdk --help` never pays for pydantic.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from sbdk.errors import ConfigError, UsageError
+from sbdk.paths import user_path
+from sbdk.settings import volume
+from sbdk.settings.model import (
+    DEFAULTS,
+    DEV_TARGET,
+    EARLIEST_AS_OF,
+    ENV_PREFIX,
+    MAX_BACKUPS_KEPT,
+    MAX_SEED,
+    TARGET_TYPES,
+    Backups,
+    DataVolume,
+    ProjectPaths,
+    Settings,
+    Target,
+    Tracking,
+    Webhooks,
+)
+from sbdk.settings.wording import number, numbered, printable, shown
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the validators need beyond the values: the project root and the declared target names."""
+
+    root: Path
+    declared_targets: tuple[str, ...]
+
+
+def _fail(rule: str, **facts: Any) -> PydanticCustomError:
+    """A broken rule; `_describe` words it. `facts` carry what the sentence needs; `at` names a key
+    relative to where pydantic reports the error ("users" below it, ".." its parent)."""
+    return PydanticCustomError(rule, rule, facts)
+
+
+def _context(info: ValidationInfo) -> _Context:
+    context = info.context
+    assert isinstance(context, _Context)
+    return context
+
+
+# Types: each accepts exactly what the setting allows, and otherwise names the broken rule.
+
+
+def _whole_number(low: int, high: int, *, unit: str = "", rule: str | None = None) -> PlainValidator:
+    """A whole number in low..high. With `rule`, any failure is that rule, and only an int passes."""
+
+    def check(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            whole = value
+        elif rule is None and isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            # JSON's 1e3 and an environment's 1000.0 are whole numbers too.
+            whole = int(value)
+        else:
+            raise _fail(rule or "whole_number")
+        if whole < low:
+            raise _fail(rule or "too_small", low=low, got=number(whole))
+        if whole > high:
+            raise _fail(rule or "above_cap", high=high, unit=unit, got=number(whole))
+        return whole
+
+    return PlainValidator(check)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail("text")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail("flag")
+    return value
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(origin, str) for origin in value):
+        raise _fail("origins")
+    return tuple(value)
+
+
+def _as_of(value: Any) -> date:
+    # datetime is a date too: "2026-01-01T10:00" read from the environment is not a day.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+        try:
+            day = date.fromisoformat(str(value))
+        except ValueError:  # also str() of an int of more than 4,300 digits
+            raise _fail("date") from None
+    else:
+        raise _fail("date")
+    if day < EARLIEST_AS_OF:
+        raise _fail("too_early", day=day.isoformat(), earliest=EARLIEST_AS_OF.isoformat())
+    if day > date.today():
+        raise _fail("future", day=day.isoformat())
+    return day
+
+
+def _inside_project(value: Any, info: ValidationInfo) -> Path:
+    """A path relative to the project (or absolute, or from ~) that stays inside it, resolved."""
+    root = _context(info).root
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise _fail("path")
+    try:
+        resolved = (root / user_path(value)).resolve()
+    except UsageError:
+        raise _fail("no_home", first=shown(Path(value).parts[0])) from None
+    except RuntimeError:  # pathlib's word for a symbolic link loop
+        raise _fail("unusable_path", reason="a symbolic link on it loops back on itself") from None
+    except (OSError, ValueError):  # ValueError: text the file system cannot encode (lone surrogates)
+        raise _fail("unusable_path", reason="it holds characters the file system cannot store") from None
+    if resolved != root and root not in resolved.parents:
+        raise _fail("outside", root=str(root))
+    _usable(resolved)
+    return resolved
+
+
+def _usable(path: Path) -> None:
+    try:
+        path.stat()
+    except OSError as exc:
+        # Not there yet is fine (sbdk creates it); a name the file system cannot hold is not.
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _fail("unusable_path", reason=exc.strerror) from None
+
+
+def _a_file(path: Path) -> Path:
+    try:
+        folder = path.is_dir()
+    except OSError as exc:
+        raise _fail("unusable_path", reason=exc.strerror) from None
+    if folder:
+        raise _fail("folder", path=str(path))
+    return path
+
+
+def _verbatim(value: Any) -> str | None:
+    """A secret as written in .env or the environment (the layering never parses it)."""
+    return None if value in (None, "") else value if isinstance(value, str) else str(value)
+
+
+def _schema(value: Any) -> str:
+    if not isinstance(value, str) or not value.isidentifier() or value in ("raw", "_sbdk"):
+        raise _fail("schema")
+    return value
+
+
+def _target_name(name: str) -> str:
+    if name == DEV_TARGET:
+        raise _fail("reserved_target")
+    if not name.isidentifier():
+        raise _fail("target_name")
+    return name
+
+
+def _given(value: Any) -> str | None:
+    """A server setting that must be a non-empty string: None when it is not (reported once, together)."""
+    return value if isinstance(value, str) and value else None
+
+
+Rows = Annotated[int, _whole_number(volume.MIN_ROWS, volume.MAX_ROWS, unit=" rows")]
+Text = Annotated[str, PlainValidator(_text)]
+OptionalText = Annotated[str | None, PlainValidator(lambda value: None if value is None else _text(value))]
+ProjectPath = Annotated[Path, PlainValidator(_inside_project)]
+Given = Annotated[str | None, PlainValidator(_given)]
+_DEFAULT_SERVER = Target(name="", type="postgres")
+
+
+class _Section(BaseModel):
+    # Unknown keys of a section are warnings, not errors (see _unknown_keys). A key the layers leave
+    # out (a section of null in the file, then one key of it from the environment) is its default.
+    model_config = ConfigDict(extra="allow")
+
+
+class _Volume(_Section):
+    users: Rows = DEFAULTS["data_volume"]["users"]
+    events: Rows = DEFAULTS["data_volume"]["events"]
+    orders: Rows = DEFAULTS["data_volume"]["orders"]
+
+    @model_validator(mode="after")
+    def _users_for_every_row(self) -> _Volume:
+        if volume.lacks_users(self.users, self.events, self.orders):
+            raise _fail("lacks_users", at="users")
+        return self
+
+
+class _Tracking(_Section):
+    enabled: Annotated[bool, PlainValidator(_flag)] = DEFAULTS["tracking"]["enabled"]
+    uuid: OptionalText = DEFAULTS["tracking"]["uuid"]
+    endpoint: Text = DEFAULTS["tracking"]["endpoint"]
+
+
+class _Webhooks(_Section):
+    branch: Text = DEFAULTS["webhooks"]["branch"]
+    cors_origins: Annotated[tuple[str, ...], PlainValidator(_origins)] = tuple(DEFAULTS["webhooks"]["cors_origins"])
+
+
+class _Backups(_Section):
+    keep: Annotated[int, _whole_number(0, MAX_BACKUPS_KEPT)] = DEFAULTS["backups"]["keep"]
+
+
+class _Server(BaseModel):
+    """A declared target. Its keys are all known: an unknown one is an error, not a warning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    host: Given = None
+    database: Given = None
+    user: Annotated[Given, Field(validate_default=True)] = None
+    password: Annotated[str | None, PlainValidator(_verbatim)] = None
+    port: Annotated[int, _whole_number(1, 65535, rule="port")] = _DEFAULT_SERVER.port
+    # "schema" would shadow a BaseModel attribute: the field takes it as its alias.
+    schema_: Annotated[str, PlainValidator(_schema), Field(alias="schema")] = _DEFAULT_SERVER.schema
+    connect_timeout: Annotated[int, _whole_number(1, 60, rule="timeout")] = _DEFAULT_SERVER.connect_timeout
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_first(cls, spec: Any) -> Any:
+        # The type decides what the other keys mean: a wrong one is the only thing worth saying.
+        if not isinstance(spec, dict):
+            raise _fail("target_object", kind=type(spec).__name__)
+        if spec.get("type") not in TARGET_TYPES:
+            raise _fail("target_type", at="type", kind=shown(spec.get("type")))
+        if spec["type"] == "duckdb":
+            raise _fail("second_duckdb")
+        return spec
+
+    @field_validator("user")
+    @classmethod
+    def _needs_a_login(cls, user: str | None, info: ValidationInfo) -> str | None:
+        given = {"host": info.data.get("host"), "database": info.data.get("database"), "user": user}
+        missing = [key for key, value in given.items() if value is None]
+        if missing:
+            raise _fail("needs", at="..", missing=", ".join(missing))
+        return user
+
+
+def _targets(value: Any) -> Any:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail("targets_object", kind=type(value).__name__)
+    return value
+
+
+def _target(value: Any, info: ValidationInfo) -> str:
+    """dev, or a declared target. When a declared one has problems of its own, those are reported
+    there; naming it here is not a second problem."""
+    validated = info.data.get("targets")
+    declared = list(validated) if validated is not None else list(_context(info).declared_targets)
+    if value != DEV_TARGET and value not in declared:
+        raise _fail("target", declared=declared)
+    return str(value)
+
+
+class _Settings(BaseModel):
+    # Fields are checked, and their problems listed, in this order.
+    model_config = ConfigDict(extra="allow")
+
+    project: OptionalText
+    targets: Annotated[dict[Annotated[str, AfterValidator(_target_name)], _Server], BeforeValidator(_targets)]
+    target: Annotated[str, PlainValidator(_target)]
+    seed: Annotated[int, _whole_number(0, MAX_SEED)]
+    as_of: Annotated[date, PlainValidator(_as_of)]
+    data_volume: _Volume
+    tracking: _Tracking
+    webhooks: _Webhooks
+    backups: _Backups
+    webhook_secret: Annotated[str | None, PlainValidator(_verbatim)] = None
+    duckdb_path: Annotated[Path, PlainValidator(_inside_project), AfterValidator(_a_file)]
+    pipelines_path: ProjectPath
+    dbt_path: ProjectPath
+    profiles_dir: ProjectPath
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "data_volume": _Volume,
+    "tracking": _Tracking,
+    "webhooks": _Webhooks,
+    "backups": _Backups,
+}
+_TARGET_KEYS = sorted(field.alias or name for name, field in _Server.model_fields.items())
+
+# One sentence per rule. {key} is the key as the user wrote it, {shown} the bad value; other fields
+# are the facts the rule was raised with (see _fail).
+_MESSAGES = {
+    "whole_number": "{key} must be a whole number, got {shown}.",
+    "too_small": "{key} must be at least {low:,}, got {got}.",
+    "above_cap": "{key} = {got} is above the cap of {high:,}{unit}.",
+    "text": "{key} must be a non-empty string, got {shown}.",
+    "flag": "{key} must be true or false, got {shown}.",
+    "origins": "{key} must be a list of URLs, got {shown}.",
+    "date": "{key} must be a date like 2026-11-30, got {shown}.",
+    "too_early": "{key} = {day} is too early: as_of must be {earliest} or later.",
+    "future": "{key} = {day} is in the future; the generated history ends at as_of and must lie in the past.",
+    "lacks_users": f"{{key}} is 0 but events or orders are not: {volume.NEEDS_USERS}.",
+    "target": '{key} must be one of {known} (the targets declared under "targets"), got {shown}.',
+    "targets_object": "{key} must be an object of named targets, got a {kind}.",
+    "reserved_target": "{key} is reserved for the project's DuckDB file; choose another name.",
+    "target_name": "Target name {name} must be a plain name (letters, digits, _).",
+    "target_object": "{key} must be an object, got a {kind}.",
+    "target_type": f"{{key}} must be one of {', '.join(TARGET_TYPES)}, got {{kind}}.",
+    "second_duckdb": '{key}: a second DuckDB target is not supported; use target "dev".',
+    "needs": "{key} needs {missing} (strings) for a postgres target.",
+    "port": "{key} must be a port number, got {shown}.",
+    "timeout": "{key} must be 1..60 seconds, got {shown}.",
+    "schema": "{key} must be a plain schema name other than raw, got {shown}.",
+    "extra_forbidden": f"{{key}} is not a target setting (allowed: {', '.join(_TARGET_KEYS)}).",
+    "path": "{key} must be a path relative to the project, got {shown}.",
+    "outside": "{key} = {shown} points outside the project folder {root}; sbdk only writes inside its project.",
+    "no_home": "{key} = {shown} starts with {first}, which is no user's home folder; write it relative to the project.",
+    "unusable_path": "{key} = {shown} cannot be used as a path: {reason}.",
+    "folder": "{key} points at a folder ({path}), not a file.",
+    # Pydantic's own rules that these models can still break.
+    "missing": "{key} is missing.",
+    "model_type": "{key} must be an object ({{...}}), got {shown}.",
+    "model_attributes_type": "{key} must be an object ({{...}}), got {shown}.",
+    "dict_type": "{key} must be an object ({{...}}), got {shown}.",
+}
+_UNEXPECTED = "{key} has a value sbdk cannot use: {shown}."
+
+
+def validate(values: dict[str, Any], *, path: Path, env_keys: frozenset[str]) -> Settings:
+    """The frozen settings of the project whose config file is `path`, or one ConfigError that lists
+    every problem. `env_keys` are the dotted keys that .env or the environment set."""
+    declared = values.get("targets")
+    names = (
+        [name for name in declared if name != DEV_TARGET and name.isidentifier()] if isinstance(declared, dict) else []
+    )
+    try:
+        checked = _Settings.model_validate(values, context=_Context(root=path.parent, declared_targets=tuple(names)))
+    except ValidationError as exc:
+        problems = _problems(exc.errors(include_url=False), _namer(env_keys))
+        raise ConfigError(
+            f"Invalid settings in {path}: {numbered(problems)}",
+            hint="Fix the values (every key is described in sbdk_config.json.example and the README).",
+        ) from None
+    return _settings(checked, path, warnings=_unknown_keys(values, env_keys, path.name))
+
+
+def _problems(errors: list[ErrorDetails], where: Callable[[str], str]) -> list[str]:
+    """One sentence per problem, in the order of the fields."""
+    broken = {error["loc"][1] for error in errors if error["loc"][0] == "targets" and len(error["loc"]) > 1}
+    refused = {error["loc"][1] for error in errors if error["loc"][0] == "targets" and error["loc"][-1] == "[key]"}
+    sentences = []
+    for error in errors:
+        loc = error["loc"]
+        if loc[0] == "targets" and len(loc) > 1 and loc[1] in refused and loc[-1] != "[key]":
+            # Renaming the target is the fix; what it holds is checked under its new name.
+            continue
+        if error["type"] == "target":
+            # Offer only the targets that can be used as they are.
+            usable = [name for name in error["ctx"]["declared"] if name not in broken]
+            error["ctx"]["known"] = ", ".join([DEV_TARGET, *usable])
+        sentences.append(_describe(error, where))
+    return list(dict.fromkeys(sentences))
+
+
+def _namer(env_keys: frozenset[str]) -> Callable[[str], str]:
+    def where(key: str) -> str:
+        """The key as the user wrote it: its SBDK_ variable when the environment or .env set it (or
+        an object above it, e.g. SBDK_DATA_VOLUME='{users=5}')."""
+        parts = key.split(".")
+        if any(".".join(parts[:depth]) in env_keys for depth in range(1, len(parts) + 1)):
+            return ENV_PREFIX + key.upper().replace(".", "__")
+        return key
+
+    return where
+
+
+def _describe(error: ErrorDetails, where: Callable[[str], str]) -> str:
+    facts = dict(error.get("ctx") or {})
+    parts = [str(part) for part in error["loc"] if part != "[key]"]
+    at = facts.pop("at", None)
+    if at == "..":
+        parts = parts[:-1]
+    elif at:
+        parts.append(at)
+    value = error["input"]
+    if error["type"] == "target_name":
+        facts["name"] = repr(str(value)[:30])
+    template = _MESSAGES.get(error["type"], _UNEXPECTED)
+    return template.format(key=printable(where(".".join(parts))), shown=shown(value), **facts)
+
+
+def _unknown_keys(values: dict[str, Any], env_keys: frozenset[str], file_name: str) -> tuple[str, ...]:
+    """Warnings for keys no model declares (a typo, or a key of a newer sbdk): ignored, not refused."""
+    found = []
+    for key in sorted(set(values) - set(_Settings.model_fields)):
+        origin = f"{ENV_PREFIX}{key.upper()} in the environment" if key in env_keys else file_name
+        found.append(f"Unknown setting {key!r} (from {origin}) is ignored.")
+    for key, model in _SECTIONS.items():
+        section = values.get(key)
+        if isinstance(section, dict):
+            extra = sorted(set(section) - set(model.model_fields))
+            found += [f"Unknown setting '{key}.{printable(sub)}' is ignored." for sub in extra]
+    return tuple(found)
+
+
+def _settings(checked: _Settings, path: Path, *, warnings: tuple[str, ...]) -> Settings:
+    root = path.parent
+    return Settings(
+        project=checked.project or root.name,
+        target=checked.target,
+        seed=checked.seed,
+        as_of=checked.as_of,
+        data_volume=DataVolume(
+            users=checked.data_volume.users, events=checked.data_volume.events, orders=checked.data_volume.orders
+        ),
+        tracking=Tracking(
+            enabled=checked.tracking.enabled, uuid=checked.tracking.uuid, endpoint=checked.tracking.endpoint
+        ),
+        webhooks=Webhooks(branch=checked.webhooks.branch, cors_origins=checked.webhooks.cors_origins),
+        backups=Backups(keep=checked.backups.keep),
+        paths=ProjectPaths(
+            root=root,
+            config_file=path,
+            duckdb_path=checked.duckdb_path,
+            pipelines_dir=checked.pipelines_path,
+            dbt_project_dir=checked.dbt_path,
+            profiles_dir=checked.profiles_dir,
+        ),
+        targets=tuple(
+            Target(
+                name=name,
+                type=server.type,
+                host=server.host,
+                port=server.port,
+                database=server.database,
+                user=server.user,
+                password=server.password,
+                schema=server.schema_,
+                connect_timeout=server.connect_timeout,
+            )
+            for name, server in checked.targets.items()
+        ),
+        webhook_secret=checked.webhook_secret,
+        warnings=warnings,
+    )
