@@ -144,7 +144,11 @@ def test_statement_buffer_waits_for_a_semicolon_outside_quotes_and_comments() ->
         ("alter table t rename to u", "ALTER"),
         ("copy t to 'out.csv'", "COPY"),
         ("attach 'other.duckdb'", "ATTACH"),
-        ("install httpfs", "LOAD"),
+        ("install httpfs", "INSTALL"),
+        ("load httpfs", "LOAD"),
+        ("pragma version", "PRAGMA"),
+        ("call pragma_version()", "CALL"),
+        ("set threads = 1", "SET"),
     ],
 )
 def test_write_statements_are_refused_before_running(sql: str, kind: str) -> None:
@@ -158,7 +162,7 @@ def test_write_statements_are_refused_before_running(sql: str, kind: str) -> Non
 
 @pytest.mark.parametrize(
     "sql", ["select 1", "with a as (select 1) select * from a", "show tables", "describe select 1",
-            "explain select 1", "pragma version", "from range(3)", "summarize select 1"]
+            "explain select 1", "from range(3)", "summarize select 1"]
 )  # fmt: skip
 def test_read_statements_are_allowed(sql: str) -> None:
     assert len(refuse_writes(duckdb.connect(), sql)) == 1

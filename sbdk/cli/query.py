@@ -34,7 +34,15 @@ def query(
         typer.Argument(help="SQL to run; without it, an interactive prompt opens.", show_default=False),
     ] = None,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output: a table, CSV or JSON.", case_sensitive=False)
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output: a table, CSV or JSON (a list of row objects; NaN and ±Infinity become null). "
+            "Several statements print each result in turn: tables and CSV blocks apart by a blank line, "
+            "JSON one document per line.",
+            case_sensitive=False,
+        ),
     ] = OutputFormat.table,
     limit: Annotated[
         int | None,
@@ -42,7 +50,7 @@ def query(
             "--limit",
             "-l",
             min=0,
-            help="Rows to show at most (0: all). Default: 1000 for a table, all for csv and json.",
+            help="Rows to show at most per statement (0: all). Default: 1000 for a table, all for csv and json.",
             show_default=False,
         ),
     ] = None,
@@ -51,11 +59,11 @@ def query(
 ) -> None:
     """Run read-only SQL against the project's DuckDB file and print the result.
 
-    Write statements (DELETE, CREATE, ...) are refused. Without SQL, an interactive prompt opens: end statements with ; and type [bold].tables[/] to list tables.
+    Only reads run: writes (DELETE, CREATE, COPY, ...), settings (SET, PRAGMA, CALL), ATTACH, INSTALL/LOAD and reading other files are refused. Without SQL, an interactive prompt opens: end statements with ; and type [bold].tables[/] to list tables.
 
     Examples: [bold]sbdk query "select * from main.daily_kpis order by 1 desc limit 7"[/], [bold]sbdk query "select * from raw.raw_orders" --format csv > orders.csv[/], [bold]sbdk query[/]
     """
-    from sbdk.ops.query import DEFAULT_LIMIT, run_query
+    from sbdk.ops.query import DEFAULT_LIMIT, run_statements
 
     settings = load(ctx, config_file, verbose)
     if limit is None:
@@ -65,7 +73,15 @@ def query(
         if failed:
             raise typer.Exit(1)
         return
-    render(run_query(settings, sql, limit=limit), fmt, quiet=state(ctx).quiet)
+    render_all(run_statements(settings, sql, limit=limit), fmt, quiet=state(ctx).quiet)
+
+
+def render_all(results: list[QueryResult], fmt: OutputFormat, *, quiet: bool = False) -> None:
+    """Each statement's result in turn; a blank line between tables or CSV blocks, JSON one per line."""
+    for index, result in enumerate(results):
+        if index and fmt is not OutputFormat.json:
+            print()
+        render(result, fmt, quiet=quiet)
 
 
 def render(result: QueryResult, fmt: OutputFormat, *, quiet: bool = False) -> None:
@@ -76,7 +92,9 @@ def render(result: QueryResult, fmt: OutputFormat, *, quiet: bool = False) -> No
 
         from sbdk.ops.query import json_value
 
-        print(json.dumps([{k: json_value(v) for k, v in row.items()} for row in result.records()]))
+        rows = [{k: json_value(v) for k, v in row.items()} for row in result.records()]
+        # allow_nan=False: json_value already made NaN/Infinity null; never print what is not JSON.
+        print(json.dumps(rows, allow_nan=False))
     elif fmt is OutputFormat.csv:
         import csv
 
@@ -142,7 +160,7 @@ def _interactive(ctx: typer.Context, settings: Settings, fmt: OutputFormat, limi
     """
     from sbdk.cli.render import console, error
     from sbdk.errors import SbdkError
-    from sbdk.ops.query import StatementBuffer, list_tables, run_query
+    from sbdk.ops.query import StatementBuffer, list_tables, run_statements
 
     tty = sys.stdin.isatty()
     verbose = state(ctx).verbose
@@ -197,10 +215,10 @@ def _interactive(ctx: typer.Context, settings: Settings, fmt: OutputFormat, limi
                     console.print(f"[red]Unknown command {name}.[/] Try .help")
                 continue
             for statement in buffer.feed(line):
-                run(lambda statement=statement: render(run_query(settings, statement, limit=limit), fmt))
+                run(lambda statement=statement: render_all(run_statements(settings, statement, limit=limit), fmt))
         rest = buffer.flush()
         if rest:
-            run(lambda: render(run_query(settings, rest, limit=limit), fmt))
+            run(lambda: render_all(run_statements(settings, rest, limit=limit), fmt))
     finally:
         if readline is not None:
             try:
