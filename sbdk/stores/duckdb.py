@@ -44,8 +44,6 @@ def lock_error(path: Path, exc: BaseException) -> SbdkError | None:
 @contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection; lock conflicts become a LockError naming the holder."""
-    import duckdb
-
     if read_only and not path.exists():
         raise PipelineError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
     if not read_only:
@@ -56,25 +54,34 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
                 f"Cannot create the folder {path.parent} for the database: {exc.strerror}.",
                 hint="Check the permissions of the project folder, or change duckdb_path.",
             ) from exc
+    same_process = LockError(
+        f"The database {path} is already open in this process with other settings.",
+        hint="This is a bug in sbdk: please report it with the command you ran.",
+    )
+    con = _open(path, same_process, read_only=read_only)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        yield con
+    finally:
+        con.close()
+
+
+def _open(path: Path, same_process: LockError, **options: Any) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, with its errors as sbdk errors: another program's lock names it; the file
+    already open in this process with other settings is `same_process`; anything else names the file."""
+    import duckdb
+
+    try:
+        return duckdb.connect(str(path), **options)
     except duckdb.Error as exc:
         error = lock_error(path, exc)
         if error:
             raise error from exc
         if "different configuration" in str(exc):
-            raise LockError(
-                f"The database {path} is already open in this process with other settings.",
-                hint="This is a bug in sbdk: please report it with the command you ran.",
-            ) from exc
+            raise same_process from exc
         raise PipelineError(
             f"Cannot open the database {path}: {exc}",
             hint="If the file is damaged, move it away and run `sbdk dev` to rebuild it.",
         ) from exc
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 # How every read path (`sbdk query`, the page, the MCP server) opens the file: it can read the
@@ -109,26 +116,14 @@ def connect_read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     in the same process fails, and it fails while one is open (a LockError here), so open it per
     request and close it at once. Lock conflicts with other programs become a LockError naming them.
     """
-    import duckdb
 
     if not path.exists():
         raise PipelineError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
-    try:
-        con = duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
-    except duckdb.Error as exc:
-        error = lock_error(path, exc)
-        if error:
-            raise error from exc
-        if "different configuration" in str(exc):
-            raise LockError(
-                f"The database {path} is open in this process for writing (or with other settings), "
-                "so it cannot be read now.",
-                hint="Read again when the run has finished.",
-            ) from exc
-        raise PipelineError(
-            f"Cannot open the database {path}: {exc}",
-            hint="If the file is damaged, move it away and run `sbdk dev` to rebuild it.",
-        ) from exc
+    same_process = LockError(
+        f"The database {path} is open in this process for writing (or with other settings), so it cannot be read now.",
+        hint="Read again when the run has finished.",
+    )
+    con = _open(path, same_process, read_only=True, config=dict(READ_ONLY_CONFIG))
     try:
         yield con
     finally:
