@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     PIPELINE = 4  # data generation or loading failed
     DBT = 5  # dbt could not run or a model/test failed
     LOCKED = 6  # another run or another program holds the project or its database
+    DISK_FULL = 7  # the disk holding the project (or a file sbdk writes) is full
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -58,6 +59,12 @@ class DbtError(SbdkError):
 
 class LockError(SbdkError):
     exit_code = ExitCode.LOCKED
+
+
+class DiskFullError(SbdkError):
+    """No space left on the disk sbdk was writing to (built by sbdk.disk.full_disk_error)."""
+
+    exit_code = ExitCode.DISK_FULL
 
 
 class TargetError(PipelineError):

@@ -1,7 +1,8 @@
 """`sbdk doctor`: check the installation and the project, each check with a verdict and a fix.
 
 Nothing is changed, with one exception: parsing the dbt project refreshes dbt's own parse cache in
-dbt/target/, exactly as the next `sbdk dev` would.
+dbt/target/, exactly as the next `sbdk dev` would (not tried on a nearly full disk). Nothing needs
+writing to report, so doctor works on a full disk and says so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ MB = 1024**2
 GB = 1024**3
 # Below this, a run or a backup is likely to die half-way: fail. Below the warning level, say so.
 DISK_FAIL_BYTES = 100 * MB
+DISK_FULL_BYTES = 1 * MB  # below this, the disk check says the disk is full
 DISK_WARN_BYTES = 1 * GB
 MIN_SECRET_LENGTH = 16
 _NEEDS_CONFIG = "Not checked: needs a valid sbdk_config.json (see the config check)."
@@ -221,16 +223,34 @@ def check_config(config_file: Path | None, start: Path | None) -> tuple[Any, Che
 
 
 def check_dbt_project(settings: Settings, *, parse: bool = True) -> Check:
+    """The dbt project is there and parses. Parsing writes dbt/target/ and dbt/logs/: on a disk with
+    less room than DISK_FAIL_BYTES (which the disk check fails), it is not tried."""
     from sbdk.dbt.invoke import run_dbt
     from sbdk.dbt.profiles import check_project
+    from sbdk.disk import free_bytes, full_disk_error
     from sbdk.run.context import RunContext
+    from sbdk.run.reporters import NULL_REPORTER
+    from sbdk.run.runlog import third_party_logs
 
     def run() -> Check:
         check_project(settings)
         project = settings.paths.dbt_project_dir
         if not parse:
             return Check("dbt project", PASS, f"{project} has dbt_project.yml (not parsed).")
-        report = run_dbt(RunContext.of(settings), "parse")
+        free = free_bytes(project)
+        if free is not None and free < DISK_FAIL_BYTES:
+            return Check(
+                "dbt project",
+                SKIP,
+                f"{project} has dbt_project.yml; not parsed: parsing writes dbt/target/, and only "
+                f"{human_size(free)} are free on its disk (see the disk space check).",
+            )
+        # dbt's own log file failing to write (a disk filling up) must not print tracebacks.
+        with third_party_logs(NULL_REPORTER):
+            report = run_dbt(RunContext.of(settings), "parse")
+        full = full_disk_error(project, report.error, doing="parsing the dbt project")
+        if full is not None:
+            return Check("dbt project", FAIL, full.message, full.hint)
         if not report.success:
             return Check(
                 "dbt project",
@@ -327,6 +347,7 @@ def _check_profile_path(settings: Settings, name: str, target: str, raw: str) ->
 
 def check_database(settings: Settings) -> Check:
     """Present, openable for writing (nobody else holds it), with raw tables loaded."""
+    from sbdk.disk import full_disk_error
     from sbdk.errors import LockError
     from sbdk.run import lock
     from sbdk.run.lock import active_run
@@ -350,8 +371,10 @@ def check_database(settings: Settings) -> Check:
             "Run `sbdk doctor` again when it has finished.",
         )
     try:
-        # Opening for writing is what `sbdk dev` needs: it also catches a read-only holder.
-        with lock.run_lock(settings.paths.lock_file, "sbdk doctor"), duckdb_store.connect(db) as con:
+        # Opening for writing is what `sbdk dev` needs: it also catches a read-only holder. The run
+        # lock keeps a run from starting meanwhile, even when the disk is too full to say who holds it.
+        lock_file = settings.paths.lock_file
+        with lock.run_lock(lock_file, "sbdk doctor", must_record=False), duckdb_store.connect(db) as con:
             tables = duckdb_store.live_tables(con)
     except LockError as exc:
         if active_run(settings.paths.lock_file):
@@ -363,7 +386,8 @@ def check_database(settings: Settings) -> Check:
             )
         return Check("database", FAIL, exc.message, exc.hint)
     except SbdkError as exc:
-        return Check("database", FAIL, exc.message, exc.hint)
+        error = full_disk_error(db.parent, exc, doing="opening the database") or exc
+        return Check("database", FAIL, error.message, error.hint)
     size = human_size(db.stat().st_size)
     if not tables:
         return Check(
@@ -427,12 +451,15 @@ def check_disk(settings: Settings) -> Check:
     free = shutil.disk_usage(root).free
     size = db.stat().st_size if db.is_file() else 0
     detail = f"{human_size(free)} free in {root}" + (f"; the database is {human_size(size)}" if size else "")
+    if free < DISK_FULL_BYTES:
+        detail = "The disk is full: " + detail
     if free < max(DISK_FAIL_BYTES, size):
         return Check(
             "disk space",
             FAIL,
             detail + ".",
-            "Free some space: a run needs room for a second copy of the raw tables, a backup for a copy of the file.",
+            "Free some space (or move the project to a disk with room): a run needs room for a second "
+            "copy of the raw tables, a backup for a copy of the file.",
         )
     # A full run briefly holds the old and the new raw tables; a backup copies the whole file.
     if free < max(DISK_WARN_BYTES, 3 * size):

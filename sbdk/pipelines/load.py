@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from sbdk.disk import full_disk_error
 from sbdk.errors import PipelineError, SbdkError, causes, interrupted
 from sbdk.pipelines.context import PipelineContext
 from sbdk.pipelines.discovery import PipelineSpec, discover, where
@@ -25,6 +27,7 @@ PIPELINE_NAME = "sbdk"
 # An incremental run appends at most one day of new activity, and never past the present.
 INCREMENT_SPAN_MICROS = 86_400_000_000
 INCREMENT_SHARE = 0.1  # default size of a slice: a tenth of the configured volume
+_UNCHANGED = "Your previous tables are unchanged."
 
 
 class _GeneratorFailed(Exception):
@@ -46,7 +49,10 @@ def _dlt_environment(settings: Settings) -> dict[str, str]:
         "RUNTIME__INTERCEPT_SIGNALS": "false",
         # Everything dlt keeps stays in the project (never ~/.dlt).
         "DLT_DATA_DIR": str(settings.paths.dlt_dir),
+        # What dlt logs reaches the run's log (runner: third_party_logs), never the terminal as such.
         "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "WARNING"),
+        # dlt otherwise keeps a loaded package's files, a full copy of the data, until the next run.
+        "LOAD__DELETE_COMPLETED_JOBS": "true",
     }
 
 
@@ -213,10 +219,16 @@ def load(run: RunContext) -> LoadReport:
     specs = _pipelines(run.settings, run.plan)
     base, contexts, load_schema = _prepare(run, specs)
     tally = _Tally()
-    with environment(_dlt_environment(run.settings)):
-        generated, loaded = _extract_and_load(run, specs, base, contexts, load_schema, tally)
-    started = time.perf_counter()
-    counts = _swap(run, specs, load_schema, tally)
+    try:
+        with environment(_dlt_environment(run.settings)):
+            generated, loaded = _extract_and_load(run, specs, base, contexts, load_schema, tally)
+        started = time.perf_counter()
+        counts = _swap(run, specs, load_schema, tally)
+    except BaseException:
+        # A failed or interrupted load leaves no scratch files: on a full disk they are what keeps
+        # the next run from fitting (the next run's drop() would discard them anyway).
+        shutil.rmtree(run.settings.paths.dlt_dir / PIPELINE_NAME, ignore_errors=True)
+        raise
     return LoadReport(
         tables=tuple(
             TableLoad(table=s.table, rows=counts[s.table], seconds=tally.seconds.get(s.table, 0.0), source=s.path)
@@ -304,17 +316,17 @@ def _extract_and_load(
         )
         for spec in specs
     ]
-    pipeline = dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
-        destination=run.store.dlt_destination(),
-        dataset_name=load_schema,
-        pipelines_dir=str(run.settings.paths.dlt_dir),
-    )
-    # Every run loads into a new, empty schema: local state and pending load packages from an
-    # earlier (maybe killed) run must not leak into it.
-    pipeline = pipeline.drop()
-    started = time.perf_counter()
     try:
+        pipeline = dlt.pipeline(
+            pipeline_name=PIPELINE_NAME,
+            destination=run.store.dlt_destination(),
+            dataset_name=load_schema,
+            pipelines_dir=str(run.settings.paths.dlt_dir),
+        )
+        # Every run loads into a new, empty schema: local state and pending load packages from an
+        # earlier (maybe killed) run must not leak into it.
+        pipeline = pipeline.drop()
+        started = time.perf_counter()
         pipeline.extract(resources)
         generated = time.perf_counter()
         run.reporter.stage("load", f"{tally.total:,} rows into {run.store.describe()}")
@@ -327,7 +339,9 @@ def _extract_and_load(
         # dlt wraps a Ctrl-C inside a generator into its own step error: give it back as what it is.
         if interrupted(exc):
             raise KeyboardInterrupt from exc
-        error = _unwrap(exc, run.store)
+        error = _unwrap(exc, run.store) or full_disk_error(
+            run.settings.paths.root, exc, doing="loading the data", hint=_UNCHANGED
+        )
         if error is not None:
             raise error from exc
         raise PipelineError(
@@ -354,8 +368,12 @@ def _swap(run: RunContext, specs: list[PipelineSpec], load_schema: str, tally: _
     except (SbdkError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise run.store.translate(exc) or PipelineError(
-            f"Could not swap the new tables into {run.store.describe()}: {exc}",
-            hint="The swap is one transaction: your previous tables are unchanged. "
-            "Run again with --verbose for details.",
+        raise (
+            run.store.translate(exc)
+            or full_disk_error(run.settings.paths.root, exc, doing="swapping the new tables in", hint=_UNCHANGED)
+            or PipelineError(
+                f"Could not swap the new tables into {run.store.describe()}: {exc}",
+                hint="The swap is one transaction: your previous tables are unchanged. "
+                "Run again with --verbose for details.",
+            )
         ) from exc

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sbdk.errors import LockError
+from sbdk.disk import full_disk_error
+from sbdk.errors import LockError, SbdkError
 from sbdk.run.reporters import NULL_REPORTER, Reporter
 
 
@@ -63,13 +64,25 @@ def describe(info: dict | None) -> str:
 
 
 @contextmanager
-def run_lock(path: Path, command: str, *, wait: bool = False, reporter: Reporter = NULL_REPORTER) -> Iterator[None]:
-    """Hold the project's run lock for the duration of the block."""
+def run_lock(
+    path: Path,
+    command: str,
+    *,
+    wait: bool = False,
+    reporter: Reporter = NULL_REPORTER,
+    must_record: bool = True,
+) -> Iterator[None]:
+    """Hold the project's run lock for the duration of the block.
+
+    A full disk is a DiskFullError naming the folder and its free space. `must_record=False`
+    (`sbdk doctor`, which only looks and must work on a full disk) holds the lock even when who
+    holds it cannot be written; a second run then says only that another run is using the project.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise LockError(
+        raise full_disk_error(path.parent, exc, doing="creating the run lock") or LockError(
             f"Cannot create the run lock {path}: {exc.strerror}.",
             hint="Check that the project folder is writable.",
         ) from exc
@@ -85,18 +98,33 @@ def run_lock(path: Path, command: str, *, wait: bool = False, reporter: Reporter
                 ) from None
             reporter.warn(describe(info) + "; waiting for it to finish.")
             fcntl.flock(fd, fcntl.LOCK_EX)
-        previous = holder(path)
-        if previous and previous.get("pid") and previous.get("pid") != os.getpid() and not alive(int(previous["pid"])):
-            reporter.warn(
-                f"Took over the run lock left by pid {previous['pid']} (`{previous.get('command')}`), "
-                "which is no longer running."
-            )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "started": time.time()}).encode(), 0)
         try:
+            try:
+                _record(fd, path, command, reporter)
+            except SbdkError:
+                if must_record:
+                    raise
             yield
         finally:
-            os.ftruncate(fd, 0)
+            os.ftruncate(fd, 0)  # frees space: never fails for want of it
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _record(fd: int, path: Path, command: str, reporter: Reporter) -> None:
+    """Write who holds the lock (after saying so when it was left by a process that died)."""
+    previous = holder(path)
+    if previous and previous.get("pid") and previous.get("pid") != os.getpid() and not alive(int(previous["pid"])):
+        reporter.warn(
+            f"Took over the run lock left by pid {previous['pid']} (`{previous.get('command')}`), "
+            "which is no longer running."
+        )
+    os.ftruncate(fd, 0)
+    try:
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "started": time.time()}).encode(), 0)
+    except OSError as exc:
+        raise full_disk_error(path.parent, exc, doing="writing the run lock") or LockError(
+            f"Cannot write the run lock {path}: {exc.strerror}.",
+            hint="Check that the project folder is writable.",
+        ) from exc

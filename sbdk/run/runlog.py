@@ -4,6 +4,8 @@
 appends each event to `logs/<timestamp>_<run id>.log` in the project. JSON lines carry at least
 `ts`, `run_id`, `stage` and `event` (and `duration` in seconds when something finished), so CI can
 parse the file line by line. Lines are flushed as they are written: a killed run keeps its log.
+A log that cannot be written (a full disk) warns once and the run goes on. `third_party_logs` sends
+what dlt logs, and Python warnings, to the same reporter for the duration of a run.
 """
 
 from __future__ import annotations

@@ -76,6 +76,11 @@ def run(
                 )
                 held.enter_context(context.store.hold(str(plan.trigger)))
                 _run_locked(context, report)
+                dbt = report.dbt  # dbt reports a full disk as a failure, it does not raise one
+                failed = dbt and "\n".join(filter(None, [dbt.error, *(n.message for n in dbt.failures)]))
+                full = full_disk_error(settings.paths.root, failed or None, doing="running dbt")
+                if full is not None:
+                    raise full
         except KeyboardInterrupt:
             report.error, report.outcome = "interrupted", RunStatus.INTERRUPTED
             raise
@@ -153,7 +158,7 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
         report.load = load(context)
         report.row_counts = store.row_counts()
     if plan.dbt:
-        from sbdk.dbt.invoke import run_dbt
+        from sbdk.dbt.invoke import run_dbt, with_failing_rows
 
         if plan.deps:
             context.reporter.stage("dbt", "deps")
@@ -164,7 +169,8 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
                     hint="Check packages.yml; packages must be installable from here.",
                 )
         context.reporter.stage("dbt", "build" + (f" --select {' '.join(plan.select)}" if plan.select else ""))
-        report.dbt = run_dbt(context, "build")
+        # A data test that failed shows its first failing rows (dbt has released the file by now).
+        report.dbt = with_failing_rows(context, run_dbt(context, "build"))
         report.model_rows = _built_rows(context, report.dbt)
 
 
