@@ -99,6 +99,10 @@ def _whole_number(low: int, high: int, *, unit: str = "", rule: str | None = Non
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _fail("text")
+    # Names and URLs are printed on terminals and written to logs: a lone surrogate ("\ud800" in JSON)
+    # cannot be encoded at all, and control characters would garble the screen.
+    if not value.isprintable():  # surrogates and control characters are not
+        raise _fail("printable")
     return value
 
 
@@ -325,6 +329,7 @@ _MESSAGES = {
     "too_small": "{key} must be at least {low:,}, got {got}.",
     "above_cap": "{key} = {got} is above the cap of {high:,}{unit}.",
     "text": "{key} must be a non-empty string, got {shown}.",
+    "printable": "{key} must be printable text (no control characters or broken Unicode), got {shown}.",
     "flag": "{key} must be true or false, got {shown}.",
     "origins": "{key} must be a list of URLs, got {shown}.",
     "date": "{key} must be a date like 2026-11-30, got {shown}.",
