@@ -76,11 +76,7 @@ def run(
                 )
                 held.enter_context(context.store.hold(str(plan.trigger)))
                 _run_locked(context, report)
-                dbt = report.dbt  # dbt reports a full disk as a failure, it does not raise one
-                failed = dbt and "\n".join(filter(None, [dbt.error, *(n.message for n in dbt.failures)]))
-                full = full_disk_error(settings.paths.root, failed or None, doing="running dbt")
-                if full is not None:
-                    raise full
+                _raise_if_dbt_filled_the_disk(settings, report)
         except KeyboardInterrupt:
             report.error, report.outcome = "interrupted", RunStatus.INTERRUPTED
             raise
@@ -98,6 +94,15 @@ def run(
             if isinstance(logged, RunLogReporter):
                 logged.finish(report)
     return report
+
+
+def _raise_if_dbt_filled_the_disk(settings: Settings, report: RunReport) -> None:
+    """dbt reports a full disk as a failed node or run, it does not raise one: make it the run's error."""
+    dbt = report.dbt
+    failed = dbt and "\n".join(filter(None, [dbt.error, *(n.message for n in dbt.failures)]))
+    full = full_disk_error(settings.paths.root, failed or None, doing="running dbt")
+    if full is not None:
+        raise full
 
 
 def _run_log(
