@@ -57,7 +57,15 @@ def signed(body: bytes) -> str:
 
 def push_body(n: int) -> bytes:
     return json.dumps(
-        {"ref": "refs/heads/main", "before": "0" * 40, "after": f"{n:040x}", "deleted": False, "commits": []}
+        {
+            "ref": "refs/heads/main",
+            "before": "0" * 40,
+            "after": f"{n:040x}",
+            "deleted": False,
+            "commits": [],
+            # Watched when webhooks.branch is not set, as GitHub sends it.
+            "repository": {"full_name": "bench/bench", "default_branch": "main"},
+        }
     ).encode()
 
 

@@ -102,7 +102,7 @@ def push_payload(branch: str = "main", *, after: str = "a" * 40, deleted: bool =
         "before": "0" * 40,
         "after": after,
         "deleted": deleted,
-        "repository": {"full_name": "someone/demo"},
+        "repository": {"full_name": "someone/demo", "default_branch": "main"},
         "commits": [],
     }
 
@@ -286,6 +286,14 @@ def test_a_webhook_run_writes_its_log_file_and_history_entry(hooked, serve):
     assert "run_finished" in lines[-1] and "status=succeeded" in lines[-1]
     [recorded] = webhook_runs(hooked)
     assert (recorded["run_id"], recorded["status"]) == (done["id"], "succeeded")
+
+    # GitHub redelivering the push after a restart: its run succeeded, so the first answer again.
+    serve.stop(client)
+    restarted = serve(hooked)
+    again = deliver(restarted, push_payload(after="c" * 40), delivery="logged-1")
+    assert (again.status_code, again.json()) == (202, answer.json())
+    assert restarted.get("/health").json()["queued"] is None
+    assert len(webhook_runs(hooked)) == 1
 
 
 def test_a_run_names_its_pushes_in_its_log_context_within_a_command_line_argument():
@@ -511,7 +519,8 @@ def test_registrations_and_usage_events_survive_a_restart(project, serve):
         assert client.post(path, json=body).status_code == 422, (path, body)
     malformed = client.post("/register", content=b"{not json", headers={"Content-Type": "application/json"})
     assert malformed.status_code == 422
-    assert client.post("/register", content=b"x" * 100_000).status_code == 413
+    too_big = client.post("/register", content=b"x" * 100_000, headers={"Content-Type": "application/json"})
+    assert too_big.status_code == 413
     serve.stop(client)
 
     restarted = serve(project)
@@ -549,6 +558,7 @@ def test_a_redelivery_gets_its_first_answer_after_a_restart(hooked, serve):
 
 
 def test_health_and_unknown_runs(hooked, serve):
+    edit_config(hooked, webhooks={"branch": "main", "cors_origins": []})
     client = serve(hooked)
 
     health = client.get("/health")
@@ -780,6 +790,7 @@ def test_cli_second_signal_interrupts_the_run(hooked, served):
     assert "KeyboardInterrupt" in recorded["error"] or recorded["error"] == "interrupted"
     [(status, record)] = server_db(hooked, f"select status, record from runs where run_id = '{run_id}'")
     assert (status, json.loads(record)["error"]) == ("failed", "interrupted: the server was stopped during this run")
+    assert json.loads(record)["server_stopped"] is True  # a redelivery of its push runs it again
     assert process_group_is_gone(server.process.pid) and process_is_gone(gate.pid(1), timeout=0)
 
 

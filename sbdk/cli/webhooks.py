@@ -54,6 +54,7 @@ def _banner(settings: Settings, sock: socket.socket, host: str) -> None:
 
     from sbdk.cli.render import console
     from sbdk.server.app import ROUTES
+    from sbdk.server.github import describe_branch
     from sbdk.server.serving import url
 
     base = url(sock)
@@ -66,8 +67,9 @@ def _banner(settings: Settings, sock: socket.socket, host: str) -> None:
     for method, path, what in ROUTES:
         say(f"  {method:<5} {base}{path}  [dim]{what}[/]")
     if settings.webhook_secret:
-        branch = escape(settings.webhooks.branch)
-        say(f"Webhook secret: configured. Signed pushes to branch [bold]{branch}[/] rebuild the project.")
+        branch = settings.webhooks.branch
+        watched = f"branch [bold]{escape(branch)}[/]" if branch is not None else describe_branch(branch)
+        say(f"Webhook secret: configured. Signed pushes to {watched} rebuild the project.")
         if len(settings.webhook_secret) < 16:
             say("[yellow]warning:[/] the webhook secret is short; use 32 or more random characters.")
     else:

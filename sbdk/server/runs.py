@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,9 @@ log = logging.getLogger("sbdk.server")
 
 RUNS_KEPT = 1_000
 CANCELLED = "cancelled: the server stopped before this run started"
+INTERRUPTED = "interrupted: the server was stopped during this run"
+UNFINISHED = "the server stopped before this run finished"
+_STOPPED_ERRORS = (CANCELLED, INTERRUPTED, UNFINISHED)
 # The deliveries of a run reach its log file through the worker's command line, where one argument
 # is capped at 128 KB and a burst of pushes can join one run: only the first ones are named.
 LOGGED_DELIVERIES = 20
@@ -59,6 +63,11 @@ class RunRecord:
     error: str | None = None
     deliveries: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
+    # Failed because the server stopped (cancelled before it started, interrupted, or left unfinished
+    # by a killed server), not by its own error: a redelivery of one of its pushes runs again.
+    server_stopped: bool = False
+    # The write of the record as first queued; the 202 that announces the run waits for it.
+    saved: Future[bool] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         waited = (self.started_at - self.queued_at).total_seconds() if self.started_at else None
@@ -75,6 +84,7 @@ class RunRecord:
             "error": self.error,
             "deliveries": list(self.deliveries),
             "commits": list(self.commits),
+            "server_stopped": self.server_stopped,
         }
 
     def log_context(self) -> dict[str, Any]:
@@ -86,6 +96,17 @@ class RunRecord:
         if self.commits:
             context["commit"] = printable(self.commits[-1])  # the newest commit pushed
         return context
+
+
+def never_finished(record: dict[str, Any] | None) -> bool:
+    """Whether a push answered with this run (as GET /runs/{id} shows it) still waits for a build:
+    the run is unknown (a server killed before it wrote it) or the server stopped it. A run that
+    is queued or running, succeeded, or failed by its own error is the push's answer for good."""
+    if record is None:
+        return True
+    # Records written before `server_stopped` existed say it in their error only.
+    stopped = record.get("server_stopped", record.get("error") in _STOPPED_ERRORS)
+    return record.get("status") == "failed" and bool(stopped)
 
 
 class Queued(NamedTuple):
@@ -181,13 +202,13 @@ class RunQueue:
         runner: ProcessRunner,
         *,
         lock_file: Path | None = None,
-        on_change: Callable[[dict[str, Any]], None] = lambda record: None,
+        on_change: Callable[[dict[str, Any]], Future[bool] | None] = lambda record: None,
         last_run: dict[str, Any] | None = None,
     ) -> None:
         self._runner = runner
         self._lock_file = lock_file
         # Called with the record's dict on every change, under the queue's lock so that changes are
-        # seen in order: it must be quick (the store only enqueues the write).
+        # seen in order: it must be quick (the store only enqueues the write, and returns its future).
         self._on_change = on_change
         self._cond = threading.Condition()
         self._runs: OrderedDict[str, RunRecord] = OrderedDict()
@@ -197,6 +218,7 @@ class RunQueue:
         self._closed = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._interrupted: str | None = None  # the run the server interrupted
 
     def start(self) -> None:
         with self._cond:
@@ -224,9 +246,15 @@ class RunQueue:
             if not joined:
                 # Recorded when queued and at every change of status; pushes that join it are
                 # recorded with it when it starts (a burst of pushes must not cost a write each).
-                self._changed(record)
+                record.saved = self._changed(record)
                 self._cond.notify_all()
             return Queued(record.id, joined, self._current.id if self._current else None)
+
+    def saved(self, run_id: str) -> Future[bool] | None:
+        """The write of the run as first queued (None for a run this queue no longer keeps)."""
+        with self._cond:
+            record = self._runs.get(run_id)
+            return record.saved if record else None
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         with self._cond:
@@ -255,6 +283,7 @@ class RunQueue:
             if self._pending is not None:
                 record, self._pending = self._pending, None
                 record.status, record.error, record.finished_at = "failed", CANCELLED, _now()
+                record.server_stopped = True
                 self._changed(record)
                 log.info("run %s cancelled: the server is stopping", record.id)
             self._cond.notify_all()
@@ -281,6 +310,8 @@ class RunQueue:
         self.close()
         with self._cond:
             current = self._current
+            if current is not None:
+                self._interrupted = current.id
         if current is None:
             return
         done = self._runner.interrupt()
@@ -294,11 +325,12 @@ class RunQueue:
         while len(self._runs) > RUNS_KEPT:
             self._runs.popitem(last=False)
 
-    def _changed(self, record: RunRecord) -> None:
+    def _changed(self, record: RunRecord) -> Future[bool] | None:
         try:
-            self._on_change(record.as_dict())
+            return self._on_change(record.as_dict())
         except Exception:
             log.exception("could not record run %s", record.id)
+            return None
 
     def _work(self) -> None:
         while True:
@@ -348,6 +380,7 @@ class RunQueue:
         error = result.get("error")
         with self._cond:
             record.status, record.error = status, error
+            record.server_stopped = status == "failed" and self._interrupted == record.id
             record.finished_at = _now()
             record.seconds = time.perf_counter() - started
             record.rows = dict(result.get("rows") or {})
@@ -365,5 +398,5 @@ class RunQueue:
 
 def _pushes(record: RunRecord) -> str:
     count = len(record.deliveries)
-    commits = f", head {record.commits[-1][:12]}" if record.commits else ""
+    commits = f", head {printable(record.commits[-1][:12])}" if record.commits else ""
     return f"{count} push{'es' if count != 1 else ''}{commits}"

@@ -8,6 +8,7 @@ process never outlives the server (sbdk/server/worker.py).
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import socket
@@ -27,7 +28,8 @@ log = logging.getLogger("sbdk.server")
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (port 0 picks a free one); a clear error when it is taken."""
+    """A listening socket on host:port (port 0 picks a free one); a clear error, with the fix for its
+    cause, when it cannot be had."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -44,11 +46,22 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise SbdkError(
-            f"Cannot listen on {host}:{port}: {exc.strerror}.",
-            hint=f"Another program uses that port: stop it, or pass --port {port + 1 if port else 8001}.",
-        ) from exc
+        raise SbdkError(f"Cannot listen on {host}:{port}: {exc.strerror}.", hint=_bind_hint(exc, host, port)) from exc
     return sock
+
+
+def _bind_hint(exc: OSError, host: str, port: int) -> str:
+    """The fix for a failed bind, by its cause: only EADDRINUSE means another program has the port."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"Another program uses that port: stop it, or pass --port {port + 1 if port else 8001}."
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{host} is not an address of this machine: pass --host with one of its addresses, e.g. "
+            "127.0.0.1 (the default) or 0.0.0.0 (every address)."
+        )
+    if exc.errno == errno.EACCES:
+        return f"Port {port} needs privileges on this system: pass --port 1024 or above (the default is 8000)."
+    return "Pass --host 127.0.0.1 (the default) and --port 0 (a free port) to check that the server starts at all."
 
 
 def address(sock: socket.socket) -> tuple[str, int]:

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from sbdk.server import github
-from sbdk.server.runs import ProcessRunner, RunQueue
+from sbdk.server.runs import UNFINISHED, ProcessRunner, RunQueue
 from sbdk.server.store import ServerStore
 from sbdk.settings import Settings
 
@@ -34,7 +34,7 @@ class ServerState:
         if self.queue is not None:
             return
         self.store.open()
-        closed = self.store.close_unfinished_runs("the server stopped before this run finished")
+        closed = self.store.close_unfinished_runs(UNFINISHED)
         if closed:
             log.warning("%d run(s) left unfinished by an earlier server are marked failed", closed)
         self.deliveries.open()

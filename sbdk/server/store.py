@@ -1,9 +1,11 @@
 """The server's own DuckDB file (`.sbdk/server.duckdb`, never the project's data file).
 
 Registrations and usage events are written before the request is answered. Run records are
-written by one background thread (a DuckDB commit costs a few milliseconds; the run queue must not
-wait for it). Delivery answers live in a file of their own (see github.DeliveryAnswers). One
-connection, guarded by a lock, is held while the server runs (the file is the server's own).
+written by one background thread, in order (a DuckDB commit costs a few milliseconds; the run queue
+must not wait for it); `save_run` returns a future that the webhook route awaits before it answers
+202, so a run it announces survives even a SIGKILL right after the answer. Delivery answers live in a
+file of their own (see github.DeliveryAnswers). One connection, guarded by a lock, is held while the
+server runs (the file is the server's own).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import queue
 import threading
 import uuid as uuidlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, InvalidStateError
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +66,10 @@ class ServerStore:
         self._con: DuckDBPyConnection | None = None
         self._pending: queue.SimpleQueue = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        # Held to queue a write or to queue the writer's end: nothing is queued after the end,
+        # where no one would ever write it (and a caller awaiting it would wait forever).
+        self._queueing = threading.Lock()
+        self._writing = False
 
     @property
     def is_open(self) -> bool:
@@ -95,12 +102,15 @@ class ServerStore:
         self._con = con
         self._writer = threading.Thread(target=self._write_loop, name="sbdk-server-store", daemon=True)
         self._writer.start()
+        self._writing = True
 
     def close(self) -> None:
         """Write what is deferred, then close the file."""
         if self._con is None:
             return
-        self._pending.put(_STOP)
+        with self._queueing:
+            self._writing = False
+            self._pending.put(_STOP)
         if self._writer is not None:
             self._writer.join()
             self._writer = None
@@ -137,23 +147,30 @@ class ServerStore:
 
     # Written in the background, in order.
 
-    def save_run(self, record: dict[str, Any]) -> None:
-        self._pending.put(
-            (
-                "insert or replace into runs values (?, ?, ?, ?)",
-                [record["id"], record["status"], _parse(record["queued_at"]), json.dumps(record)],
-            )
-        )
+    def save_run(self, record: dict[str, Any]) -> Future[bool]:
+        """Write the record after those saved before it; the future says True once it is committed,
+        False when it could not be (the error is logged)."""
+        saved: Future[bool] = Future()
+        sql = "insert or replace into runs values (?, ?, ?, ?)"
+        params = [record["id"], record["status"], _parse(record["queued_at"]), json.dumps(record)]
+        with self._queueing:
+            if self._writing:
+                self._pending.put((sql, params, saved))
+                return saved
+        log.error("run %s is not recorded: the server database %s is closed", record["id"], self.path)
+        saved.set_result(False)
+        return saved
 
     # Read at startup, or for records of earlier sessions.
 
     def close_unfinished_runs(self, error: str) -> int:
-        """Runs left queued or running by a server that stopped without finishing them become failed."""
+        """Runs left queued or running by a server that stopped without finishing them become failed,
+        stopped by the server (a redelivery of their pushes queues a new run)."""
         with self._connection() as con:
             rows = con.execute("select record from runs where status in ('queued', 'running')").fetchall()
             for (text,) in rows:
                 record = json.loads(text)
-                record.update(status="failed", error=error)
+                record.update(status="failed", error=error, server_stopped=True)
                 con.execute(
                     "update runs set status = 'failed', record = ? where run_id = ?", [json.dumps(record), record["id"]]
                 )
@@ -179,15 +196,18 @@ class ServerStore:
                     break
             statements = [item for item in batch if item is not _STOP]
             if statements:
-                self._write(statements)
+                written = self._write(statements)
+                for _, _, saved in statements:
+                    with suppress(InvalidStateError):  # cancelled by its caller
+                        saved.set_result(written)
             if len(statements) < len(batch):
                 return
 
-    def _write(self, statements: list[tuple[str, list[Any]]]) -> None:
+    def _write(self, statements: list[tuple[str, list[Any], Future[bool]]]) -> bool:
         with self._connection() as con:
             try:
                 con.execute("begin transaction")
-                for sql, params in statements:
+                for sql, params, _ in statements:
                     con.execute(sql, params)
                 con.execute("commit")
             except Exception:
@@ -196,6 +216,8 @@ class ServerStore:
                     con.execute("rollback")
                 except Exception:
                     pass
+                return False
+        return True
 
 
 def _parse(text: str) -> datetime:

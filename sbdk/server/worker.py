@@ -28,9 +28,9 @@ from typing import Any
 from sbdk.errors import SbdkError, interrupted
 from sbdk.run.reporters import Reporter
 from sbdk.run.results import NodeResult, RunReport
+from sbdk.server.runs import INTERRUPTED
 
 log = logging.getLogger("sbdk.server")
-INTERRUPTED = "interrupted: the server was stopped during this run"
 
 
 class LogReporter(Reporter):

@@ -37,7 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "as_of": "2026-01-01",
     "data_volume": {"users": 10_000, "events": 50_000, "orders": 20_000},
     "tracking": {"enabled": False, "uuid": None, "endpoint": "http://127.0.0.1:8000"},
-    "webhooks": {"branch": "main", "cors_origins": []},
+    # branch None: follow the repository's default branch, as each delivery names it.
+    "webhooks": {"branch": None, "cors_origins": []},
     "backups": {"keep": 0},
     "targets": {},
 }
@@ -65,7 +66,7 @@ class Tracking:
 
 @dataclass(frozen=True)
 class Webhooks:
-    branch: str
+    branch: str | None  # None: the repository's default branch, as each delivery names it
     cors_origins: tuple[str, ...]
 
 

@@ -231,7 +231,7 @@ class _Tracking(_Section):
 
 
 class _Webhooks(_Section):
-    branch: Text = DEFAULTS["webhooks"]["branch"]
+    branch: OptionalText = DEFAULTS["webhooks"]["branch"]
     cors_origins: Annotated[tuple[str, ...], PlainValidator(_origins)] = tuple(DEFAULTS["webhooks"]["cors_origins"])
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from sbdk import __version__
+from sbdk.server.github import ECHOED, describe_branch, printable
 from sbdk.server.state import ServerState
 
 
@@ -22,7 +23,8 @@ def router(state: ServerState) -> APIRouter:
             "status": "ok",
             "version": __version__,
             "project": settings.project,
-            "branch": settings.webhooks.branch,
+            # The configured branch, or "the repository's default branch" when none is.
+            "branch": describe_branch(settings.webhooks.branch),
             "webhook_secret_configured": bool(settings.webhook_secret),
             **queue,
         }
@@ -35,7 +37,7 @@ def router(state: ServerState) -> APIRouter:
         if found is None and state.store.is_open:
             found = state.store.run(run_id)
         if found is None:
-            raise HTTPException(404, f"No run {run_id!r} on this server.")
+            raise HTTPException(404, f"No run {printable(run_id, ECHOED)!r} on this server.")
         return found
 
     return routes

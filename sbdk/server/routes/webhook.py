@@ -1,20 +1,24 @@
 """`POST /webhook/github`: refuse what is not a genuine delivery, then answer each delivery once.
 
 The order is DESIGN.md §6's: no secret -> 503, oversized -> 413, missing or wrong signature -> 401,
-and only then is the body parsed (400 when it cannot be) and acted on.
+and only then is the body parsed (400 when it cannot be) and acted on. A 202 that announces a run
+is sent once the run's record is on disk; a redelivery of a push whose run never finished (the
+server stopped or was killed first) queues a new run, which is how GitHub's "Redeliver" recovers it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from sbdk.server import github
+from sbdk.server import github, runs
 from sbdk.server.bodies import read_limited
 from sbdk.server.state import ServerState
 
@@ -31,6 +35,8 @@ NO_SECRET = (
 TOO_LARGE = "Body over 25 MB: GitHub never sends deliveries that large."
 WRONG_SIGNATURE = "Signature does not match: the webhook's secret on GitHub must equal SBDK_WEBHOOK_SECRET."
 SHUTTING_DOWN = "The server is shutting down; GitHub can redeliver this push later."
+# GitHub waits 10 s for an answer; a run record is written in milliseconds.
+SAVE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -85,17 +91,22 @@ async def receive(state: ServerState, request: Request) -> Answer:
     if not github.verify(secret, body, digest):
         log.warning("%s refused: the signature does not match", delivery.label)
         return _refused(401, WRONG_SIGNATURE)
-    # Verified. From here to the answer nothing awaits, so a redelivery racing this one sees the
-    # answer recorded by answer_once and cannot queue a second run.
-    return answer_once(state, delivery, body)
+    try:
+        github.check_delivery_id(delivery.id)
+    except github.BadPayload as exc:
+        log.warning("%s refused: %s", delivery.label, exc)
+        return _refused(400, str(exc))
+    status, answer = await answer_once(state, delivery, body)
+    await _run_saved(state, status, answer)
+    return status, answer
 
 
 def _digest_or_refusal(delivery: Delivery) -> str | Answer:
     """The signature's digest, or the refusal of a delivery that its headers alone disqualify."""
-    length = delivery.content_length
-    if length is not None and not length.strip().isdigit():
+    length = github.content_length(delivery.content_length) if delivery.content_length is not None else None
+    if delivery.content_length is not None and length is None:
         return _refused(400, "Invalid Content-Length header.")
-    if length is not None and int(length) > github.MAX_BODY_BYTES:
+    if length is not None and length > github.MAX_BODY_BYTES:
         log.warning("%s refused: body of %s bytes is over the 25 MB limit", delivery.label, length)
         return _refused(413, TOO_LARGE)
     digest = github.signature_digest(delivery.signature)
@@ -105,18 +116,61 @@ def _digest_or_refusal(delivery: Delivery) -> str | Answer:
     return digest
 
 
-def answer_once(state: ServerState, delivery: Delivery, body: bytes) -> Answer:
-    """A redelivery gets the first answer again and runs nothing; a new delivery is handled."""
+async def answer_once(state: ServerState, delivery: Delivery, body: bytes) -> Answer:
+    """A redelivery gets the first answer again and runs nothing, unless that answer queued a run
+    that never finished (runs.never_finished); a new delivery is handled.
+
+    Between the last look at the answers and the recording of a new one nothing awaits, so two
+    copies of one delivery cannot both queue a run."""
     if delivery.id:
         previous = state.deliveries.get(delivery.id)
         if previous is not None:
-            log.info("%s is a redelivery: answered as the first time, nothing queued", delivery.label)
-            return previous
+            unfinished = await _unfinished_run(state, previous)
+            current = state.deliveries.get(delivery.id)
+            if current is not None and current is not previous:  # another copy was answered meanwhile
+                return current
+            if unfinished is None:
+                log.info("%s is a redelivery: answered as the first time, nothing queued", delivery.label)
+                return previous
+            log.info(
+                "%s is a redelivery of a push whose run %s never finished: handled again", delivery.label, unfinished
+            )
     status, answer = handle(state, delivery, body)
     # A 503 (shutting down) is not an answer to keep: the redelivery should be handled for real.
     if delivery.id and status != 503:
         state.deliveries.put(delivery.id, status, answer)
     return status, answer
+
+
+async def _unfinished_run(state: ServerState, previous: Answer) -> str | None:
+    """The run a previous answer queued, if that run never finished; None otherwise."""
+    status, answer = previous
+    run_id = answer.get("run_id")
+    if status != 202 or answer.get("status") != "queued" or not isinstance(run_id, str):
+        return None
+    record = state.queue.get(run_id) if state.queue else None
+    if record is None and state.store.is_open:  # a run of an earlier session
+        record = await run_in_threadpool(state.store.run, run_id)
+    return run_id if runs.never_finished(record) else None
+
+
+async def _run_saved(state: ServerState, status: int, answer: dict[str, Any]) -> None:
+    """Wait until the run a 202 announces is on disk, so GET /runs/{id} knows it even after a SIGKILL
+    right after the answer."""
+    run_id = answer.get("run_id")
+    if status != 202 or not isinstance(run_id, str) or state.queue is None:
+        return
+    saved = state.queue.saved(run_id)
+    if saved is None or (saved.done() and saved.result()):  # pushes joining a waiting run
+        return
+    try:
+        # Shielded: a request cancelled while waiting must not cancel the store's future.
+        written = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(saved)), SAVE_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.warning("run %s is announced before its record was written (over %.0f s)", run_id, SAVE_TIMEOUT)
+        return
+    if not written:
+        log.warning("run %s is announced but its record could not be written (see above)", run_id)
 
 
 def handle(state: ServerState, delivery: Delivery, body: bytes) -> Answer:
@@ -132,7 +186,7 @@ def handle(state: ServerState, delivery: Delivery, body: bytes) -> Answer:
         return _refused(400, str(exc))
     if decision.kind == "ping":
         log.info("%s: ping, webhook connected", delivery.label)
-        return 200, {"status": "pong", "branch": branch}
+        return 200, {"status": "pong", "branch": github.watched_branch(branch, payload)}
     if not decision.run:
         log.info("%s ignored: %s", delivery.label, decision.reason)
         return 202, {"status": "ignored", "reason": decision.reason}
@@ -149,7 +203,8 @@ def _queue_run(state: ServerState, delivery: Delivery, decision: github.Decision
         detail = f"Joined run {run_id}, which builds everything pushed so far{after}"
     else:
         detail = f"Run {run_id} queued" + (f"; it starts when run {busy} ends." if busy else ".")
-    log.info("%s: push to %s -> run %s %s", delivery.label, decision.ref, run_id, "(joined)" if joined else "queued")
+    ref = github.printable(decision.ref)
+    log.info("%s: push to %s -> run %s %s", delivery.label, ref, run_id, "(joined)" if joined else "queued")
     return 202, {"status": "queued", "run_id": run_id, "coalesced": joined, "detail": detail}
 
 
