@@ -100,6 +100,7 @@ def test_a_push_whose_run_never_ran_runs_when_github_redelivers_it(hooked, serve
         record = client.get(f"/runs/{lost}")
         assert record.status_code == 200  # it was on disk before the 202
         assert (record.json()["status"], record.json()["server_stopped"]) == ("failed", True)
+        assert record.json()["finished_at"]  # a failed run always has an end time
         assert record.json()["deliveries"] == ["lost-1"]
 
         # GitHub's "Redeliver": the push gets a new run, which runs.

@@ -170,7 +170,9 @@ class ServerStore:
             rows = con.execute("select record from runs where status in ('queued', 'running')").fetchall()
             for (text,) in rows:
                 record = json.loads(text)
-                record.update(status="failed", error=error, server_stopped=True)
+                # Finished when this server noticed: a failed run always has an end time.
+                finished = record.get("finished_at") or datetime.now(timezone.utc).isoformat()
+                record.update(status="failed", error=error, server_stopped=True, finished_at=finished)
                 con.execute(
                     "update runs set status = 'failed', record = ? where run_id = ?", [json.dumps(record), record["id"]]
                 )
