@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class NodeResult:
     compiled_path: Path | None = None
     relation: str | None = None  # the database relation a model or seed built, as dbt names it
     materialized: str | None = None  # table, view, incremental, ephemeral, seed, snapshot...
+    # A failed data test: the relation dbt stored its failing rows in (store_failures), and the first
+    # of those rows as (column names, rows).
+    failures_relation: str | None = None
+    failing_rows: tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]] | None = None
 
     @property
     def failed(self) -> bool:
@@ -85,6 +90,7 @@ class DbtReport:
     seconds: float
     parse_seconds: float = 0.0  # from invoke() to the first node (import, parse, compile setup)
     error: str | None = None  # dbt could not run at all (parse error, connection...)
+    store_kind: str = "duckdb"  # the Store it built in ("duckdb", "postgres"): how to query what it wrote
 
     def count(self, resource_type: str, *statuses: str) -> int:
         return sum(1 for n in self.nodes if n.resource_type == resource_type and (not statuses or n.status in statuses))

@@ -103,3 +103,7 @@ class Store(Protocol):
 
     def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
         """Rows of each named relation (name -> relation as dbt quotes it), read briefly."""
+
+    def failing_rows(self, relation: str, limit: int) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+        """(column names, the first `limit` rows) of a relation dbt stored a test's failing rows in
+        (as dbt quotes it), read briefly."""

@@ -321,6 +321,12 @@ class PostgresStore:
                 for name, relation in relations.items()
             }
 
+    def failing_rows(self, relation: str, limit: int) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+        with self.session() as session, session.con.cursor() as cur:
+            cur.execute(f"select * from {relation} limit %s", [limit])
+            columns = tuple(str(d[0]) for d in cur.description or ())
+            return columns, tuple(tuple(row) for row in cur.fetchall())
+
     def translate(self, exc: BaseException) -> SbdkError | None:
         text = str(exc)
         if "could not connect" in text or "Connection refused" in text or "password authentication" in text:
