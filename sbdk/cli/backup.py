@@ -143,13 +143,12 @@ def _render_list(console: Any, settings: Any, backups: list, as_json: bool) -> N
         return
     from rich.table import Table
 
-    from sbdk.cli.query import print_table
-
     table = Table(show_edge=False)
-    table.add_column("backup")
-    table.add_column("kind")
-    table.add_column("created")
-    table.add_column("size", justify="right")
+    # Only the path may wrap: a time or a size cut short is no use.
+    table.add_column("backup", overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
     for item in backups:
         table.add_row(
             shown(item.path, settings.paths.root),
@@ -157,4 +156,4 @@ def _render_list(console: Any, settings: Any, backups: list, as_json: bool) -> N
             item.created.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             _size(item.bytes),
         )
-    print_table(console, table)
+    console.print(table)

@@ -52,9 +52,13 @@ def doctor(
 
 
 def _render_check(console: Any, check: Any) -> None:
+    """`PASS  name  detail`, the detail and its fix wrapped at word boundaries under their first line."""
     from rich.markup import escape
 
+    from sbdk.cli.render import hanging
+
     style, label = _STYLE.get(check.status, ("white", check.status.upper()))
-    console.print(f"[{style}]{label}[/]  [bold]{check.name:<15}[/] {escape(check.detail)}", soft_wrap=True)
+    console.print(hanging(f"[{style}]{label}[/]  [bold]{escape(check.name):<15}[/] ", escape(check.detail)))
     if check.fix and check.status in ("warn", "fail"):
-        console.print(f"      {'':<15} [bold]fix:[/] {escape(check.fix)}", soft_wrap=True)
+        indent = " " * (6 + max(15, len(check.name)) + 1)
+        console.print(hanging(f"{indent}[bold]fix:[/] ", escape(check.fix)))

@@ -71,57 +71,124 @@ def _status(entry: dict[str, Any]) -> str:
     return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
 
 
-def _dbt_counts(dbt: dict[str, Any] | None) -> tuple[str, str]:
+def _dbt_counts(dbt: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """The models and tests cells: `10 ok`, `1 failed` (in red) as parts of one cell each."""
     if not dbt:
-        return "-", "-"
-    models = f"{dbt.get('models_passed', 0)} ok"
+        return ["-"], ["-"]
+    models = [f"{dbt.get('models_passed', 0)} ok"]
     if dbt.get("models_failed"):
-        models += f", [red]{dbt['models_failed']} failed[/]"
-    tests = f"{dbt.get('tests_passed', 0)} pass"
+        models.append(f"[red]{dbt['models_failed']} failed[/]")
+    tests = [f"{dbt.get('tests_passed', 0)} pass"]
     if dbt.get("tests_failed"):
-        tests += f", [red]{dbt['tests_failed']} failed[/]"
+        tests.append(f"[red]{dbt['tests_failed']} failed[/]")
     return models, tests
+
+
+def _dbt_summary(dbt: dict[str, Any] | None) -> list[str]:
+    """Models and tests in one cell, for a narrow terminal: `10 models`, `53 tests` (failures in red)."""
+    if not dbt:
+        return ["-"]
+
+    def part(noun: str) -> str:
+        failed = dbt.get(f"{noun}_failed")
+        return f"{dbt.get(f'{noun}_passed', 0)} {noun}" + (f" ok, [red]{failed} failed[/]" if failed else "")
+
+    return [part("models"), part("tests")]
 
 
 def _first_line(text: Any, width: int = 60) -> str:
     line = str(text or "").strip().splitlines()[0] if text else ""
-    return line if len(line) <= width else line[: width - 3] + "..."
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+# How the parts of a cell are joined on one line; in a narrow terminal each part takes a line of its own.
+_JOIN = {"models": ", ", "tests": ", ", "dbt": "; ", "trigger": " "}
+_RIGHT = {"seconds", "rows"}
+# Tried in turn until one fits the terminal: the less useful columns go first (run id, start, status
+# and seconds always stay), then models and tests share one column.
+_LAYOUTS = (
+    ("run", "started", "trigger", "status", "seconds", "rows", "models", "tests"),
+    ("run", "started", "status", "seconds", "rows", "models", "tests"),
+    ("run", "started", "status", "seconds", "models", "tests"),
+    ("run", "started", "status", "seconds", "dbt"),
+    ("run", "started", "status", "seconds"),
+)
+
+
+def _cells(entry: dict[str, Any]) -> dict[str, list[str]]:
+    """Each column's cell for `entry`, as the markup of its parts."""
+    from rich.markup import escape
+
+    rows = entry.get("rows") or {}
+    models, tests = _dbt_counts(entry.get("dbt"))
+    return {
+        "run": [escape(str(entry.get("run_id")))],
+        "started": [_local(entry.get("started_at"))[:16]],
+        "trigger": escape(str(entry.get("trigger") or "-")).split(),
+        "status": [_status(entry)],
+        "seconds": [f"{entry.get('seconds', 0):.1f}"],
+        "rows": [f"{sum(rows.values()):,}" if rows else "-"],
+        "models": models,
+        "tests": tests,
+        "dbt": _dbt_summary(entry.get("dbt")),
+    }
+
+
+def _layout(console: Any, cells: list[dict[str, list[str]]]) -> tuple[tuple[str, ...], list[int] | None]:
+    """The columns to show and their widths: all of them when piped; on a terminal the first layout
+    that fits on one line per run, else the first that fits with each part of a cell (`10 ok`,
+    `1 failed`) on a line of its own."""
+    from rich.text import Text
+
+    from sbdk.cli.render import fit_columns
+
+    def width(markup: str) -> int:
+        return Text.from_markup(markup).cell_len
+
+    def measure(layout: tuple[str, ...]) -> tuple[list[int], list[int]]:
+        natural = [max(len(name), *(width(_JOIN.get(name, "").join(row[name])) for row in cells)) for name in layout]
+        narrow = [max(len(name), *(width(part) for row in cells for part in row[name])) for name in layout]
+        return natural, narrow
+
+    if not console.is_terminal:
+        return _LAYOUTS[0], None
+    measured = [(layout, *measure(layout)) for layout in _LAYOUTS]
+    # Dropping models and tests altogether is the last resort, not a way to keep lines whole.
+    for layout, natural, _narrow in measured[:-1]:
+        if fit_columns(natural, natural, console.width) is not None:
+            return layout, natural
+    for layout, natural, narrow in measured:
+        widths = fit_columns(natural, narrow, console.width)
+        if widths is not None:
+            return layout, widths
+    return _LAYOUTS[-1], None  # narrower than the four columns that always stay: Rich shrinks them
 
 
 def _render_list(console: Any, entries: list[dict[str, Any]], *, total: int, quiet: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    from sbdk.cli.query import print_table
+    from sbdk.cli.render import hanging
 
+    cells = [_cells(entry) for entry in entries]
+    layout, widths = _layout(console, cells)
     table = Table(show_edge=False)
-    table.add_column("run", no_wrap=True, min_width=12)
-    table.add_column("started", no_wrap=True)
-    table.add_column("trigger")
-    table.add_column("status", no_wrap=True)
-    table.add_column("seconds", justify="right", no_wrap=True)
-    table.add_column("rows", justify="right", no_wrap=True)
-    table.add_column("models")
-    table.add_column("tests")
-    errors = []
+    for index, name in enumerate(layout):
+        table.add_column(name, justify="right" if name in _RIGHT else "left", width=widths[index] if widths else None)
+    for row in cells:
+        shown = []
+        for index, name in enumerate(layout):
+            text = Text.from_markup(_JOIN.get(name, "").join(row[name]))
+            if widths and text.cell_len > widths[index]:
+                text = Text.from_markup("\n".join(row[name]))
+            shown.append(text)
+        table.add_row(*shown)
+    console.print(table)
     for entry in entries:
-        rows = entry.get("rows") or {}
-        models, tests = _dbt_counts(entry.get("dbt"))
-        table.add_row(
-            str(entry.get("run_id")),
-            _local(entry.get("started_at"))[:16],
-            escape(str(entry.get("trigger") or "-")),
-            _status(entry),
-            f"{entry.get('seconds', 0):.1f}",
-            f"{sum(rows.values()):,}" if rows else "-",
-            models,
-            tests,
-        )
         if entry.get("error"):
-            errors.append((entry.get("run_id"), entry["error"]))
-    print_table(console, table)
-    for run_id, text in errors:
-        console.print(f"[red]{run_id}[/] {escape(_first_line(text, 100))}", soft_wrap=True)
+            run_id = escape(str(entry.get("run_id")))
+            console.print(hanging(f"[red]{run_id}[/] ", escape(_first_line(entry["error"], 100))))
     if not quiet:
         console.print(
             f"[dim]{len(entries)} of {total} runs, newest first. `sbdk history RUN_ID` shows one in detail.[/]"
@@ -132,7 +199,7 @@ def _render_run(console: Any, entry: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from sbdk.cli.query import print_table
+    from sbdk.cli.render import hanging
 
     facts = Table(show_header=False, box=None, pad_edge=False)
     facts.add_column(style="bold cyan")
@@ -150,7 +217,7 @@ def _render_run(console: Any, entry: dict[str, Any]) -> None:
         ("log file", escape(entry["log_file"]) if entry.get("log_file") else "[dim]none[/]"),
     ):
         facts.add_row(label, value)
-    print_table(console, facts)
+    console.print(facts)
 
     stages = entry.get("stages") or {}
     rows = entry.get("rows") or {}
@@ -177,7 +244,7 @@ def _render_run(console: Any, entry: dict[str, Any]) -> None:
         for failure in dbt.get("failures") or ():
             console.print(f"[bold red]{escape(str(failure.get('name')))} {escape(str(failure.get('status')))}[/]")
             if failure.get("message"):
-                console.print(escape(str(failure["message"]).strip()), soft_wrap=True)
+                console.print(escape(str(failure["message"]).strip()))
     if entry.get("error"):
         console.print()
-        console.print(f"[bold red]error:[/] {escape(str(entry['error']))}", soft_wrap=True)
+        console.print(hanging("[bold red]error:[/] ", escape(str(entry["error"]))))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import threading
+from decimal import Decimal
 
 from rich.console import Console
 from rich.markup import escape
@@ -98,9 +101,11 @@ class RichReporter(Reporter):
             self._done += 1
             width = len(str(self._total)) if self._total else 0
             counter = f"[dim]{self._done:>{width}}/{self._total}[/] " if self._total else ""
-        self.console.print(
-            f"  {counter}[{style}]{label:<5}[/] {node.resource_type:<8} {escape(node.name)} [dim]{node.seconds:.2f}s[/]"
-        )
+        from sbdk.cli.render import hanging
+
+        # A long test name wraps under itself, clear of the status column.
+        lead = f"  {counter}[{style}]{label:<5}[/] {node.resource_type:<8} "
+        self.console.print(hanging(lead, f"{escape(node.name)} [dim]{node.seconds:.2f}s[/]"))
 
     def log(self, message: str) -> None:
         if self.verbose:
@@ -135,15 +140,18 @@ def render_summary(console: Console, report: RunReport) -> None:
     stages.add_column("stage")
     stages.add_column("seconds", justify="right")
     stages.add_column("detail")
+    # The same figures as the history and the run log's run_finished line (RunReport.stage_seconds).
+    details: dict[str, str] = {}
     if report.load is not None:
         load = report.load
-        stages.add_row("generate", f"{load.generate_seconds:.2f}", f"{load.rows:,} rows ({load.mode})")
-        stages.add_row(
-            "load", f"{load.load_seconds + load.swap_seconds:.2f}", f"dlt -> {load.destination}, swapped in atomically"
-        )
+        details["generate"] = f"{load.rows:,} rows ({load.mode})"
+        details["load"] = f"dlt -> {load.destination}, swapped in atomically"
     if report.dbt is not None:
-        stages.add_row("dbt", f"{report.dbt.seconds:.2f}", counts_markup(report.dbt.counts()))
-    stages.add_row("[bold]total[/]", f"[bold]{report.seconds:.2f}[/]", "")
+        details["dbt_parse"] = "dbt starts, parses and compiles"
+        details["dbt_build"] = counts_markup(report.dbt.counts())
+    for stage, seconds in report.stage_seconds().items():
+        stages.add_row(stage, f"{seconds:.2f}", details.get(stage, ""))
+    stages.add_row("[bold]total[/]", f"[bold]{round(report.seconds, 3):.2f}[/]", "")
     console.print()
     console.print(stages)
 
@@ -184,6 +192,8 @@ def render_summary(console: Console, report: RunReport) -> None:
 
 def render_failures(console: Console, report: RunReport, *, prefix: str = "", spaced: bool = False) -> None:
     """Each failed dbt node with dbt's error text and its compiled SQL path, then a run-level error."""
+    from sbdk.cli.render import hanging, print_whole
+
     if report.dbt is None:
         return
     for node in report.dbt.failures:
@@ -191,8 +201,43 @@ def render_failures(console: Console, report: RunReport, *, prefix: str = "", sp
             console.print()
         console.print(f"{prefix}[bold red]{node.resource_type} {escape(node.name)} {node.status}[/]")
         if node.message:
-            console.print(escape(node.message.strip()), soft_wrap=True)
+            console.print(escape(node.message.strip()))
+        if node.failing_rows is not None and node.failures_relation:
+            _render_failing_rows(console, node, report.dbt.store_kind)
         if node.compiled_path:
-            console.print(f"[dim]compiled SQL: {node.compiled_path}[/]")
+            print_whole(console, "compiled SQL: ", str(node.compiled_path), style="dim")
     if report.dbt.error:
-        console.print(f"{prefix}[bold red]dbt error:[/] {escape(report.dbt.error)}", soft_wrap=True)
+        console.print(hanging(f"{prefix}[bold red]dbt error:[/] ", escape(report.dbt.error)))
+
+
+def _render_failing_rows(console: Console, node: NodeResult, store_kind: str) -> None:
+    """A failed data test's first failing rows, and the query that shows them all."""
+    columns, rows = node.failing_rows or ((), ())
+    if columns and rows:
+        first = f"first {len(rows)} " if (node.failures or 0) > len(rows) else ""
+        console.print(f"[dim]{first}failing rows:[/]")
+        table = Table(show_edge=False)
+        for index, column in enumerate(columns):
+            values = [row[index] for row in rows if row[index] is not None]
+            numeric = values and all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in values)
+            table.add_column(escape(column), justify="right" if numeric else "left")
+        for row in rows:
+            table.add_row(*(escape("null" if value is None else str(value)) for value in row))
+        console.print(table)
+    from sbdk.cli.render import print_whole
+
+    sql = f"select * from {_plain_relation(node.failures_relation or '')}"
+    if store_kind == "duckdb":
+        # Double quotes read best and suit every shell, unless the SQL itself needs them.
+        command = f'sbdk query "{sql}"' if '"' not in sql else f"sbdk query {shlex.quote(sql)}"
+        print_whole(console, "all of them: ", command)
+    else:
+        print_whole(console, "all of them, in the database's own client: ", sql)
+
+
+def _plain_relation(relation: str) -> str:
+    """dbt's `"dev"."main_dbt_test__audit"."t"` as dev.main_dbt_test__audit.t when no part needs quotes."""
+    parts = re.findall(r'"((?:[^"]|"")*)"', relation)
+    if ".".join(f'"{p}"' for p in parts) != relation or not all(re.fullmatch(r"[a-z_][a-z0-9_]*", p) for p in parts):
+        return relation
+    return ".".join(parts)

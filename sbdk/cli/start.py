@@ -148,8 +148,12 @@ class _Listener:
 
     def _say(self, text: str, *, leading_blank: bool = False) -> None:
         if not self.quiet:
-            stamp = f"[dim]{time.strftime('%H:%M:%S')}[/]"
-            self.console.print(("\n" if leading_blank else "") + f"{stamp} {text}")
+            from sbdk.cli.render import hanging
+
+            if leading_blank:
+                self.console.print()
+            # A long line wraps under its text, clear of the time stamp.
+            self.console.print(hanging(f"[dim]{time.strftime('%H:%M:%S')}[/] ", text))
 
     def _done(self) -> None:
         if self.reporter is not None:
