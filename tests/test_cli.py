@@ -14,7 +14,7 @@ import typer
 
 from sbdk.cli.app import app
 
-COMMANDS = ("init", "dev", "start", "webhooks", "version", "history", "query", "doctor", "backup", "restore")
+COMMANDS = ("init", "dev", "start", "webhooks", "version", "history", "query", "doctor", "backup", "restore", "clean")
 # Importing any of these costs tens of milliseconds to a second; `--help` and `version` need none.
 HEAVY = {"dlt", "dbt", "duckdb", "faker", "fastapi", "uvicorn", "watchdog", "pyarrow", "numpy", "dynaconf", "pydantic"}
 

@@ -242,6 +242,76 @@ def test_a_batch_gets_one_plan_for_all_its_changes(project):
     assert plan_rebuild([model, macro], layout, manifest=MANIFEST).plan.select == ()
 
 
+def test_a_properties_file_rebuilds_only_the_entries_that_changed(project):
+    import yaml
+
+    layout = layout_of(project)
+    sources = project / "dbt/models/staging/_sources.yml"
+    staging = project / "dbt/models/staging/_staging.yml"
+    before = {sources: sources.read_bytes(), staging: staging.read_bytes()}
+
+    def plan(path: Path, *, deleted: bool = False, previous=before):
+        change = Change(path, ChangeKind.YAML, Area.MODEL, deleted=deleted)
+        return plan_rebuild([change], layout, manifest=MANIFEST, previous=previous)
+
+    edit(sources, "One row per order placed.", "One row per order placed, in any currency.")
+    assert plan(sources).plan.select == ("source:raw.raw_orders+",)
+    # Without what it said before, every entry of the file counts.
+    assert len(plan(sources, previous=None).plan.select) == 3
+    sources.write_bytes(before[sources] + b"\n# a comment changes no definition\n")
+    comment = plan(sources)
+    assert comment.plan is None and "nothing that is built changed" in comment.summary
+    # A setting of the whole source applies to each of its tables.
+    sources.write_text(before[sources].decode().replace("    schema: raw\n", "    schema: raw\n    loader: dlt\n", 1))
+    assert plan(sources).plan.select == ("source:raw+",)
+    # A table removed: what read it (per the last parse) is rebuilt, and dbt reports the broken reads.
+    data = yaml.safe_load(before[sources])
+    data["sources"][0]["tables"] = [t for t in data["sources"][0]["tables"] if t["name"] != "raw_events"]
+    sources.write_text(yaml.safe_dump(data))
+    assert plan(sources).plan.select == ("stg+",)
+    sources.unlink()
+    assert plan(sources, deleted=True).plan.select == ("stg+",)
+    # Half-written: compared as a whole file (the folder's models, when it does not parse at all).
+    sources.write_text("sources: [unclosed")
+    assert set(plan(sources).plan.select) == {"stg_users+", "stg_events+", "stg_orders+"}
+
+    edit(staging, "One row per order from raw_orders", "One row per order (raw_orders)")
+    assert plan(staging).plan.select == ("stg_orders+",)
+
+
+def test_a_write_that_changes_no_content_is_no_change(project, monkeypatch):
+    from sbdk.errors import LockError
+
+    recorder = Recorder()
+    watcher = Watcher(load_settings(project / "sbdk_config.json"), listener=recorder)
+    watcher.remember_contents()
+    model = project / "dbt/models/staging/stg_orders.sql"
+    config = project / "sbdk_config.json"
+
+    os.utime(model)
+    config.write_text(config.read_text())
+    touched = watcher.plan([model, config])
+    assert touched.plan is None and touched.changes == ()
+    assert touched.summary == "stg_orders, sbdk_config.json saved unchanged → nothing to rebuild"
+
+    append(model, "-- edited")
+    assert watcher.plan([model]).plan.select == ("stg_orders+",)
+    assert watcher.plan([model]).plan is None  # as of the last plan, nothing changed since
+
+    # A rebuild that could not run built nothing: the next save retries it, even unchanged.
+    def held(plan, changes):
+        raise LockError("another sbdk run is using this project.")
+
+    monkeypatch.setattr(watcher, "_run", held)
+    watcher.execute(plan_rebuild([Change(model, ChangeKind.MODEL, Area.MODEL)], watcher.layout))
+    assert recorder.kinds() == ["rebuild_started", "rebuild_failed"]
+    assert watcher.plan([model]).plan.select == ("stg_orders+",)
+
+    model.unlink()
+    deleted = watcher.plan([model])
+    assert [c.deleted for c in deleted.changes] == [True]
+
+
 # What the last parse of a built project says.
 
 
@@ -253,12 +323,14 @@ def test_each_kind_of_change_gets_the_smallest_plan(built):
     def plan(relative: str):
         return watcher.plan([root / relative]).plan
 
-    stg = plan("dbt/models/staging/stg_orders.sql")
+    rebuild = watcher.plan([root / "dbt/models/staging/stg_orders.sql"])
+    stg = rebuild.plan
     assert (stg.pipelines, stg.dbt, stg.select) == (False, True, ("stg_orders+",))
     events = plan("pipelines/events.py")
     assert (events.tables, events.select) == (frozenset({"raw_events"}), ("source:raw.raw_events+",))
     assert set(plan("dbt/models/staging/_staging.yml").select) == {"stg_users+", "stg_events+", "stg_orders+"}
-    assert plan("dbt/macros/revenue.sql").select == () and not plan("dbt/macros/revenue.sql").pipelines
+    macro = plan("dbt/macros/revenue.sql")
+    assert macro.select == () and not macro.pipelines
     assert plan("dbt/dbt_project.yml").select == ()
     assert plan("dbt/tests/generic/not_before.sql").select == ("test_name:not_before",)
     everything = plan("sbdk_config.json")
@@ -266,7 +338,6 @@ def test_each_kind_of_change_gets_the_smallest_plan(built):
     docs = watcher.plan([root / "dbt/models/docs.md"])
     assert docs.plan is None and "documentation only" in docs.summary
 
-    rebuild = watcher.plan([root / "dbt/models/staging/stg_orders.sql"])
     assert re.fullmatch(r"stg_orders changed → building \d+ nodes \(stg_orders\+\)", rebuild.summary)
     assert rebuild.nodes == Manifest.read(built / "dbt/target/manifest.json").count(("stg_orders+",))
 
@@ -437,9 +508,82 @@ def test_a_deleted_model_is_reported_and_the_watcher_goes_on(live):
     assert not report.success
     assert "int_sessions" in (report.dbt.error or "") + " ".join(n.message or "" for n in report.dbt.failures)
 
-    _, restored = live.rebuild(lambda: model.write_text(text))
+    restored_rebuild, restored = live.rebuild(lambda: model.write_text(text))
     assert restored.success, restored.dbt.failures
     assert models(restored) == {"int_sessions", "funnel"}
+    # While funnel could not parse, the view was kept; it is defined again now, so it stays.
+    assert restored_rebuild.dropped == ()
+    assert query(live.root, "select count(*) from main.int_sessions")[0][0] > 0
+
+
+def relations(root: Path) -> set[str]:
+    rows = query(root, "select table_schema, table_name from information_schema.tables")
+    return {f"{schema}.{name}" for schema, name in rows}
+
+
+@pytest.mark.slow
+def test_a_touch_rebuilds_nothing_and_an_edit_still_does(live):
+    model = dbt_file(live.root, "models/marts/funnel.sql")
+    start = len(live.recorder.events)
+
+    def touch() -> None:
+        os.utime(model)
+        model.write_text(model.read_text())  # an editor saving an unchanged buffer
+
+    (touched,) = live.rebuild(touch)
+    rebuild, report = live.rebuild(lambda: append(model, "-- a real edit"))
+
+    assert touched.plan is None and "saved unchanged → nothing to rebuild" in touched.summary
+    assert report.success and models(report) == {"funnel"}
+    assert live.started_since(start) == [rebuild]
+
+
+@pytest.mark.slow
+def test_changing_one_source_rebuilds_only_what_reads_it(live):
+    sources = dbt_file(live.root, "models/staging/_sources.yml")
+
+    orders, orders_report = live.rebuild(
+        lambda: edit(sources, "One row per order placed.", "One row per order placed (any currency).")
+    )
+    events, events_report = live.rebuild(
+        lambda: edit(sources, "One row per tracked product event.", "One row per product event tracked.")
+    )
+    (comment,) = live.rebuild(lambda: append(sources, "# a comment defines nothing"))
+
+    assert orders.plan.select == ("source:raw.raw_orders+",)
+    assert orders_report.success and models(orders_report) == STG_ORDERS_DOWNSTREAM
+    assert events.plan.select == ("source:raw.raw_events+",)
+    assert events_report.success and models(events_report) == RAW_EVENTS_DOWNSTREAM
+    assert comment.plan is None and "nothing that is built changed" in comment.summary
+
+
+@pytest.mark.slow
+def test_a_deleted_model_drops_what_it_built(live):
+    root = live.root
+    old = dbt_file(root, "models/marts/old_mart.sql")
+    _, built = live.rebuild(lambda: old.write_text("select 1 as id\n"))
+    assert built.success and models(built) == {"old_mart"}
+    before = relations(root)
+    raw = counts(root)
+    assert "main.old_mart" in before
+
+    (deleted,) = live.rebuild(old.unlink)
+
+    assert deleted.plan is None and deleted.dropped == ("table main.old_mart",)
+    assert "dropped stale table main.old_mart" in deleted.summary
+    assert relations(root) == before - {"main.old_mart"}
+    assert counts(root) == raw
+
+    # A renamed model: the new one is built, then the old one's view is dropped.
+    staging = dbt_file(root, "models/staging/stg_old.sql")
+    _, built = live.rebuild(lambda: staging.write_text("select 1 as id\n"))
+    assert models(built) == {"stg_old"}
+    renamed, report = live.rebuild(lambda: staging.rename(staging.with_name("stg_new.sql")))
+    assert report.success and models(report) == {"stg_new"}
+    assert renamed.dropped == ("view main.stg_old",)
+    assert "main.stg_old" not in relations(root) and "main.stg_new" in relations(root)
+    (gone,) = live.rebuild(staging.with_name("stg_new.sql").unlink)
+    assert gone.dropped == ("view main.stg_new",)
 
 
 @pytest.mark.slow

@@ -53,6 +53,7 @@ class Layout:
     dbt_dir: Path
     resource_dirs: dict[Area, tuple[Path, ...]]
     target_dir: Path  # dbt's build output, where manifest.json is
+    log_dir: Path  # dbt's own log (dbt.log), not sbdk's run logs
     ignored: tuple[Path, ...]  # build output, state, the database: writing there must not trigger
 
     @classmethod
@@ -71,6 +72,7 @@ class Layout:
             dbt_dir=dbt_dir,
             resource_dirs={area: _folders(project, area, dbt_dir) for area in Area},
             target_dir=dbt_output[0],
+            log_dir=dbt_output[1],
             ignored=(
                 *dbt_output,
                 db,
@@ -133,13 +135,25 @@ class Layout:
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file's top-level mapping; empty when it is missing, unreadable or not a mapping
     (dbt says what is wrong with it when it runs)."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return {}
+    return parse_yaml(text) or {}
+
+
+def parse_yaml(text: bytes) -> dict[str, Any] | None:
+    """The top-level mapping of YAML `text` (empty for an empty file); None when it is not valid
+    YAML or not a mapping, so a half-written file is told apart from one that declares nothing."""
     import yaml  # installed with dbt
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = yaml.safe_load(text.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if data is None:
         return {}
-    return data if isinstance(data, dict) else {}
+    return data if isinstance(data, dict) else None
 
 
 def _folders(project: dict[str, Any], area: Area, dbt_dir: Path) -> tuple[Path, ...]:

@@ -50,6 +50,31 @@ class Manifest:
             if self.nodes.get(child, {}).get("resource_type") in _SELECTABLE_TYPES
         )
 
+    def source_ids(self, source_name: str, table: str | None = None) -> list[str]:
+        """The unique ids of the tables of dbt source `source_name` (only `table`, when given)."""
+        return sorted(
+            uid
+            for uid, source in self.sources.items()
+            if source.get("source_name") == source_name and table in (None, source.get("name"))
+        )
+
+    def file_of(self, unique_id: str) -> str | None:
+        """The file that defines a node, relative to the dbt project (`models/staging/x.sql`)."""
+        return (self.nodes.get(unique_id) or {}).get("original_file_path")
+
+    def relations_from(self, relative: str) -> list[tuple[str, str, str]]:
+        """(database, schema, name) of the relations built by the models, seeds and snapshots
+        defined in the file `relative` (a path in the dbt project), or in any file under it."""
+        prefix = relative.rstrip("/") + "/"
+        return sorted(
+            (str(node.get("database") or ""), str(node["schema"]), str(node.get("alias") or node["name"]))
+            for node in self.nodes.values()
+            if node.get("resource_type") in _SELECTABLE_TYPES
+            and node.get("schema")
+            and (node.get("config") or {}).get("materialized") != "ephemeral"
+            and (node.get("original_file_path") == relative or str(node.get("original_file_path")).startswith(prefix))
+        )
+
     def source_selector(self, table: str) -> str | None:
         """`source:<source>.<table>+` for the dbt source that reads `table`, if any does."""
         for source in self.sources.values():

@@ -7,20 +7,23 @@ them in order and turns the draft into a RunPlan.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sbdk.paths import shown
 from sbdk.run.plan import RunPlan, Trigger
 from sbdk.watch.classify import Change, ChangeKind
 from sbdk.watch.declared import (
+    PropertiesDiff,
     folder_selectors,
     generic_test_names,
     pipeline_table,
+    properties_diff,
     snapshot_names,
     yaml_selectors,
 )
-from sbdk.watch.layout import FULL_SCOPE, Layout, Scope
+from sbdk.watch.layout import FULL_SCOPE, Layout, Scope, parse_yaml
 from sbdk.watch.manifest import Manifest
 
 
@@ -33,18 +36,25 @@ class Rebuild:
     nodes: int | None = None  # dbt nodes the plan builds, per the last parse; None if unknown
     notes: tuple[str, ...] = ()  # changes that need nothing rebuilt, and why
     initial: bool = False
+    unchanged: tuple[Change, ...] = ()  # files written with the content they already had
+    dropped: tuple[str, ...] = ()  # stale relations dropped afterwards, e.g. "view main.old_model"
 
     @property
     def summary(self) -> str:
         """One line, e.g. "stg_orders changed → building 34 nodes (stg_orders+)"."""
-        what = "Initial run" if self.initial else _describe_changes(self.changes)
+        if self.initial:
+            what = "Initial run"
+        elif self.changes or not self.unchanged:
+            what = _describe_changes(self.changes)
+        else:
+            what = _describe_changes(self.unchanged, verb="saved unchanged")
         notes = f" ({'; '.join(self.notes)})" if self.notes else ""
-        if self.plan is None:
-            return f"{what} → nothing to rebuild{notes}"
-        return f"{what} → {', '.join(_actions(self.plan, self.nodes))}{notes}"
+        actions = _actions(self.plan, self.nodes) if self.plan is not None else []
+        actions += [f"dropped stale {relation}" for relation in self.dropped]
+        return f"{what} → {', '.join(actions) or 'nothing to rebuild'}{notes}"
 
 
-def _describe_changes(changes: Sequence[Change]) -> str:
+def _describe_changes(changes: Sequence[Change], verb: str | None = None) -> str:
     names: list[str] = []
     for change in changes:
         label = change.name if change.kind in (ChangeKind.MODEL, ChangeKind.SEED, ChangeKind.TEST) else change.path.name
@@ -53,7 +63,7 @@ def _describe_changes(changes: Sequence[Change]) -> str:
     if not names:
         return "Nothing"
     listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    verb = "deleted" if all(c.deleted for c in changes) else "changed"
+    verb = verb or ("deleted" if all(c.deleted for c in changes) else "changed")
     return f"{listed} {verb}"
 
 
@@ -80,10 +90,15 @@ def plan_rebuild(
     scope: Scope = FULL_SCOPE,
     manifest: Manifest | None = None,
     *,
+    previous: Mapping[Path, bytes] | None = None,
     verbose: bool = False,
 ) -> Rebuild:
-    """The smallest run that brings the project up to date with `changes` (DESIGN.md, issue #5)."""
-    draft = _Draft(layout, scope, manifest)
+    """The smallest run that brings the project up to date with `changes` (DESIGN.md, issue #5).
+
+    `previous`: what changed properties files held before, so that only the entries that differ
+    are rebuilt (without it, every entry of a changed properties file is).
+    """
+    draft = _Draft(layout, scope, manifest, dict(previous or {}))
     for change in changes:
         _HANDLERS[change.kind](draft, change)
     plan = draft.plan(verbose=verbose)
@@ -98,6 +113,7 @@ class _Draft:
     layout: Layout
     scope: Scope
     manifest: Manifest | None
+    previous: dict[Path, bytes] = field(default_factory=dict)  # properties files' bytes before the change
     all_tables: bool = False  # reload every pipeline's table
     whole_dbt: bool = False  # build the whole dbt project
     deps: bool = False  # `dbt deps` before building
@@ -217,11 +233,68 @@ def _generic_test(draft: _Draft, change: Change) -> None:
 
 
 def _properties(draft: _Draft, change: Change) -> None:
+    diff = _properties_diff(draft, change)
+    if diff is not None:
+        _changed_entries(draft, change, diff)
+        return
+    # Nothing to compare with (the file is new, or one version does not parse): every entry counts.
     selectors = [] if change.deleted else yaml_selectors(change.path, change.area)
     if selectors := selectors or folder_selectors(change.path.parent, change.area):
         draft.build(*selectors)
     else:
         draft.note(f"{draft.shown(change)} describes nothing that is built")
+
+
+def _properties_diff(draft: _Draft, change: Change) -> PropertiesDiff | None:
+    """What differs in a properties file since the last plan; None when that cannot be told."""
+    before_text = draft.previous.get(change.path)
+    before = parse_yaml(before_text) if before_text is not None else None
+    if before is None:
+        return None
+    try:
+        after = {} if change.deleted else parse_yaml(change.path.read_bytes())
+    except OSError:
+        return None
+    return properties_diff(before, after, change.area) if after is not None else None
+
+
+def _changed_entries(draft: _Draft, change: Change, diff: PropertiesDiff) -> None:
+    if not diff:
+        draft.note(f"{draft.shown(change)}: nothing that is built changed")
+        return
+    draft.build(*diff.build)
+    for removed in diff.removed:
+        if removed.kind == "source":
+            _removed_source(draft, removed.name, removed.table)
+        elif removed.kind == "test":
+            if _still_defined(draft, removed.name, ("test",)):
+                draft.build(removed.name)
+        elif _still_defined(draft, removed.name):
+            # Its properties are gone but the resource is not: it builds with the defaults now.
+            draft.build(f"{removed.name}+")
+
+
+def _still_defined(draft: _Draft, name: str, types: tuple[str, ...] = ("model", "seed", "snapshot")) -> bool:
+    """Whether `name` was built and the file defining it is still there (so it can be selected)."""
+    manifest = draft.manifest
+    if manifest is None:
+        return True
+    node = manifest.find(name, types)
+    path = manifest.file_of(node) if node is not None else None
+    return path is not None and (draft.layout.dbt_dir / path).exists()
+
+
+def _removed_source(draft: _Draft, source: str, table: str | None) -> None:
+    # Like a deleted model: what read it is rebuilt, and dbt reports the sources it cannot find.
+    manifest = draft.manifest
+    if manifest is None:
+        draft.whole_dbt = True
+        return
+    children = sorted({c for uid in manifest.source_ids(source, table) for c in manifest.selectable_children(uid)})
+    if children:
+        draft.build(*(f"{child}+" for child in children))
+    else:
+        draft.note(f"source {source}{'.' + table if table else ''} removed; nothing reads it")
 
 
 def _docs(draft: _Draft, change: Change) -> None:

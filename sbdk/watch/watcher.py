@@ -8,6 +8,10 @@ while the watcher idles.
 Watchdog delivers events on its own thread; that thread only files paths into a pending set. The
 thread that called `Watcher.serve()` debounces them, plans and runs the rebuilds one at a time, and
 reports through a `WatchListener` and the run's `Reporter` (rendering is the CLI's job).
+
+A write counts only when it changes a file's content (`Contents`): `touch` and an editor saving an
+unchanged buffer rebuild nothing. After a rebuild caused by deleted models, seeds or snapshots, the
+relations they built are dropped (sbdk.ops.clean), since dbt never drops what it stops building.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ from sbdk.run.results import RunReport
 from sbdk.run.runner import run
 from sbdk.settings import Settings, load_settings
 from sbdk.watch.classify import Change, ChangeKind, classify
+from sbdk.watch.contents import Contents
 from sbdk.watch.layout import FULL_SCOPE, Layout, Scope
 from sbdk.watch.manifest import Manifest
 from sbdk.watch.plan import Rebuild, plan_rebuild
 
 DEFAULT_DEBOUNCE = 0.25  # seconds of quiet after the last change before a rebuild starts
 _WRITE_EVENTS = {"created", "modified", "deleted", "moved", "closed"}  # not opened / closed_no_write
+# Changes whose deletion leaves a relation behind (a folder: everything defined in it).
+_BUILDS_RELATIONS = {ChangeKind.MODEL, ChangeKind.SEED, ChangeKind.SNAPSHOT, ChangeKind.FOLDER}
 
 
 class WatchListener(Protocol):
@@ -116,6 +123,9 @@ class Watcher:
         self.verbose = verbose
         self.log_format = log_format
         self.layout = Layout.of(settings)
+        self._contents = Contents()  # what each watched file held at the last plan
+        # (database, schema, name) of relations built by deleted files, until they are dropped.
+        self._stale: set[tuple[str, str, str]] = set()
         self._pending = _Pending()
         self._stop = threading.Event()
         self._observer: _Observer | None = None
@@ -133,6 +143,10 @@ class Watcher:
         observer = self._observer = _Observer(self._on_event, self.reporter)
         observer.start(self.layout.schedules(self.scope))
         try:
+            # After the observer starts, so no write is missed: one that lands in between is
+            # remembered as already built, and its event then compares equal. A run that follows
+            # builds it anyway; without one, the last build is assumed to match the files.
+            self.remember_contents()
             if initial_run:
                 self.execute(self.initial())
             else:
@@ -186,16 +200,40 @@ class Watcher:
     def manifest(self) -> Manifest | None:
         return Manifest.read(self.layout.target_dir / "manifest.json")
 
+    def remember_contents(self) -> None:
+        """Record what every watched file holds now, as what the last build saw."""
+        for folder, recursive in self.layout.schedules(self.scope):
+            try:
+                for path in folder.rglob("*") if recursive else folder.iterdir():
+                    change = classify(path, self.layout, self.scope)
+                    if change is not None and path.is_file():
+                        self._contents.remember(path, keep=change.kind is ChangeKind.YAML)
+            except OSError:  # a folder removed meanwhile: its files count as unknown
+                continue
+
     def plan(self, batch: dict[Path, bool] | Iterable[Path]) -> Rebuild | None:
-        """The rebuild for a batch of changed paths. Reloads the settings first when the config
-        changed (an invalid one is reported and the previous one kept). None: nothing to report."""
+        """The rebuild for a batch of changed paths. A file whose content is what it was at the
+        last plan is no change (a Rebuild without a plan when nothing else changed). Reloads the
+        settings first when the config changed (an invalid one is reported and the previous one
+        kept). None: nothing to report."""
         if not isinstance(batch, dict):
             batch = {Path(p): False for p in batch}
-        changes = []
+        changes: list[Change] = []
+        unchanged: list[Change] = []
+        previous: dict[Path, bytes] = {}  # properties files' content at the last plan
         for path, is_dir in sorted(batch.items()):
             change = classify(path, self.layout, self.scope, is_dir=is_dir)
-            if change is not None:
-                changes.append(replace(change, deleted=not path.exists()))
+            if change is None:
+                continue
+            change = replace(change, deleted=not path.exists())
+            if not is_dir:
+                seen = self._contents.update(path, keep=change.kind is ChangeKind.YAML)
+                if not seen.changed:
+                    unchanged.append(change)
+                    continue
+                if seen.previous is not None:
+                    previous[path] = seen.previous
+            changes.append(change)
         if _has(changes, ChangeKind.CONFIG) and not self._reload_settings():
             changes = [c for c in changes if c.kind is not ChangeKind.CONFIG]
         if _has(changes, ChangeKind.PROJECT):
@@ -204,8 +242,23 @@ class Watcher:
             # A resource folder created since (seeds/, snapshots/) is watched from now on.
             self._observer.watch(self.layout.schedules(self.scope))
         if not changes:
-            return None
-        return plan_rebuild(changes, self.layout, self.scope, self.manifest(), verbose=self.verbose)
+            return Rebuild(changes=(), plan=None, unchanged=tuple(unchanged)) if unchanged else None
+        manifest = self.manifest()
+        self._stale |= self._built_by_deleted(changes, manifest)
+        return plan_rebuild(changes, self.layout, self.scope, manifest, previous=previous, verbose=self.verbose)
+
+    def _built_by_deleted(self, changes: Iterable[Change], manifest: Manifest | None) -> set[tuple[str, str, str]]:
+        """The relations that deleted models, seeds and snapshots (or folders of them) built, per
+        the last parse: the only ones the watcher drops (`sbdk clean` looks for every stale one)."""
+        if manifest is None:
+            return set()
+        dbt_dir = self.layout.dbt_dir
+        return {
+            relation
+            for change in changes
+            if change.deleted and change.kind in _BUILDS_RELATIONS and change.path.is_relative_to(dbt_dir)
+            for relation in manifest.relations_from(shown(change.path, dbt_dir))
+        }
 
     def _reload_settings(self) -> bool:
         try:
@@ -221,7 +274,7 @@ class Watcher:
     def execute(self, rebuild: Rebuild) -> RunReport | None:
         """Run one rebuild and report it; errors are reported, not raised (Ctrl-C is raised)."""
         if rebuild.plan is None:
-            self.listener.rebuild_skipped(rebuild)
+            self.listener.rebuild_skipped(self._drop_stale(rebuild))
             return None
         if self._warm is not None:
             self._warm.join()
@@ -234,10 +287,41 @@ class Watcher:
         except Exception as exc:
             if interrupted(exc):
                 raise KeyboardInterrupt from exc
+            # It built nothing: saving the same files again, even unchanged, must retry it.
+            self._contents.forget(change.path for change in rebuild.changes)
             self.listener.rebuild_failed(rebuild, exc)
             return None
-        self.listener.rebuild_finished(rebuild, report)
+        self.listener.rebuild_finished(self._drop_stale(rebuild), report)
         return report
+
+    def _drop_stale(self, rebuild: Rebuild) -> Rebuild:
+        """Drop the relations that deleted files built, when some are waiting (`rebuild.dropped`
+        then names them). While the project does not parse (a model still refers to a deleted
+        one) they wait for the next rebuild: what the project defines is unknown until then."""
+        if not self._stale:
+            return rebuild
+        from sbdk.errors import DbtError
+        from sbdk.ops.clean import drop_orphans
+
+        try:
+            orphans = drop_orphans(
+                self.settings, only=self._stale, wait=True, command=str(Trigger.WATCH), reporter=self.reporter
+            )
+        except DbtError as exc:
+            self.reporter.log(f"stale relations are dropped once the project parses again: {exc.message}")
+            return rebuild
+        except Exception as exc:  # the watcher goes on; the next rebuild tries again
+            self.reporter.warn(f"Could not drop the relations of deleted models: {exc}")
+            return rebuild
+        self._stale.clear()
+        for relation in orphans.kept:
+            self.reporter.warn(
+                f"Kept the stale {relation}: it holds snapshot history; drop it yourself if you mean to."
+            )
+        dropped = tuple(str(relation) for relation in orphans.dropped)
+        if dropped and rebuild.plan is not None:
+            self.reporter.stage("clean", "dropped stale " + ", ".join(dropped))
+        return replace(rebuild, dropped=dropped) if dropped else rebuild
 
     def _run(self, plan: RunPlan, changes: Sequence[Change]) -> RunReport:
         # The run log's first line names the files that caused the rebuild (None: the initial run).
