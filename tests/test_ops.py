@@ -204,7 +204,7 @@ def test_query_sql_error_names_the_problem(project: Path, cli) -> None:
 def test_query_before_the_first_run_says_to_run_dev(project: Path, cli) -> None:
     result = cli("query", "select 1", cwd=project)
 
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert "There is no database at" in plain(result.stderr)
     assert "sbdk dev" in result.stderr
 
@@ -315,7 +315,7 @@ def test_an_unwritable_log_warns_once_and_the_run_goes_on(tmp_path: Path) -> Non
 def test_backup_before_the_first_run_says_to_run_dev(project: Path, cli) -> None:
     result = cli("backup", cwd=project)
 
-    assert result.exit_code == 4
+    assert result.exit_code == 5  # nothing loaded yet
     assert "There is no database at" in plain(result.stderr)
     assert "No backups in" in plain(cli("backup", "--list", cwd=project).stdout)
 

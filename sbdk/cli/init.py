@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sbdk.ops.scaffold import InitReport
 
 
 def init(
@@ -38,24 +41,21 @@ def init(
 
     Example: [bold]sbdk init demo && cd demo && sbdk dev[/]
     """
-    from sbdk.cli.render import console
     from sbdk.errors import UsageError
-    from sbdk.ops.scaffold import InitOptions, init_project, validate_name
+    from sbdk.ops.scaffold import InitOptions, init_project
     from sbdk.settings import DEFAULTS
 
     if name is not None and not name.strip():
         raise UsageError("The project name is empty.", hint="Run `sbdk init my_project`.")
     interactive = not no_input and sys.stdin.isatty()
     volume = DEFAULTS["data_volume"]
-    if name is None:
-        if not interactive:
-            raise UsageError("No project name given.", hint="Run `sbdk init my_project`.")
-        name = typer.prompt("Project name", default="my_project")
-        validate_name(name)
     if interactive:
-        users = users if users is not None else typer.prompt("Users", default=volume["users"], type=int)
-        events = events if events is not None else typer.prompt("Events", default=volume["events"], type=int)
-        orders = orders if orders is not None else typer.prompt("Orders", default=volume["orders"], type=int)
+        name = _ask_name(name)
+        users = users if users is not None else _ask_rows("Users", volume["users"])
+        events = events if events is not None else _ask_rows("Events", volume["events"])
+        orders = orders if orders is not None else _ask_rows("Orders", volume["orders"])
+    elif name is None:
+        raise UsageError("No project name given.", hint="Run `sbdk init my_project`.")
     report = init_project(
         InitOptions(
             folder=Path(name),
@@ -66,15 +66,77 @@ def init(
             force=force,
         )
     )
-    console.print(f"[green]Created project[/] [bold]{report.project}[/] in {report.root}")
+    _render(report, name)
+
+
+def _ask_name(name: str | None) -> str:
+    """The project folder, asked on a terminal, and asked again (suggesting a name) while dbt would
+    refuse its name; a bad name where nobody can answer is an error (exit 2) in init_project."""
+    from sbdk.cli.render import error
+    from sbdk.errors import UsageError
+    from sbdk.ops.scaffold import project_name, suggest_name
+
+    retry = "Type another name, or press Enter for the one suggested."
+    default = "my_project"
+    while True:
+        if name is None:
+            name = typer.prompt("Project name", default=default)
+        try:
+            project_name(Path(name))
+        except UsageError as exc:
+            if name in (".", "./"):
+                raise  # the current folder's own name: another name would be another folder
+            error(UsageError(exc.message, hint=retry), verbose=False)
+            default, name = str(Path(name).parent / suggest_name(name)), None
+            continue
+        return name
+
+
+def _ask_rows(label: str, default: int) -> int:
+    """A row count asked on a terminal, asked again until it is within the allowed range."""
+    from sbdk.cli.render import error
+    from sbdk.errors import UsageError
+    from sbdk.settings.volume import MAX_ROWS, MIN_ROWS, rows_allowed
+
+    while True:
+        rows: int = typer.prompt(label, default=default, type=int)
+        if rows_allowed(rows):
+            return rows
+        error(UsageError(f"{rows:,} {label.lower()} is outside {MIN_ROWS}..{MAX_ROWS:,}."), verbose=False)
+
+
+def _render(report: InitReport, name: str) -> None:
+    """What `init` did: a new project and the next steps, or the files it restored in an existing folder."""
+    from rich.markup import escape
+
+    from sbdk.cli.render import console
+    from sbdk.settings import CONFIG_FILENAME
+
+    here = report.root == Path.cwd().absolute()
+    created = CONFIG_FILENAME in report.written
+    if not report.existing:
+        console.print(f"[green]Created project[/] [bold]{report.project}[/] in {report.root}")
+    elif not report.files:
+        console.print(f"Nothing to restore{'' if here else f' in {report.root}'}: every file sbdk writes is there.")
+    else:
+        files = report.written
+        listing = ", ".join(files) if len(files) <= 5 else ", ".join(files[:4]) + f" and {len(files) - 4} more"
+        count = f"{len(files)} file{'s' if len(files) > 1 else ''}"
+        where = "" if here else f" in {report.root}"
+        # A folder that was no project yet (no config) gets sbdk's files added rather than restored.
+        verb = "Added" if created else "Restored"
+        console.print(f"[green]{verb}[/] {escape(listing)} ({count}){where}; kept everything else.")
+    if not created:
+        return  # an existing project: registered (or not) when it was created
     _register(report)
     console.print("\nNext steps:")
-    console.print(f"  cd {name}")
+    if not here:
+        console.print(f"  cd {name}")
     console.print("  sbdk dev            # generate data, load it with dlt, build and test with dbt")
     console.print("  sbdk start          # rebuild on every save")
 
 
-def _register(report) -> None:
+def _register(report: InitReport) -> None:
     """With tracking enabled (e.g. SBDK_TRACKING__ENABLED=true), register the project and keep its UUID."""
     import json
 

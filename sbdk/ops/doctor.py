@@ -428,7 +428,12 @@ def check_target(settings: Settings) -> Check:
 
 
 def check_pipelines(settings: Settings) -> Check:
-    from sbdk.pipelines.discovery import discover
+    """The pipelines import, and each CURSOR names a timestamp column of its loaded table.
+
+    Which columns a pipeline yields is known only by generating, which doctor does not do: a table not
+    loaded yet has its CURSOR checked by its first load.
+    """
+    from sbdk.pipelines.discovery import cursor_error, discover
 
     def run() -> Check:
         specs = discover(settings.paths.pipelines_dir)
@@ -439,10 +444,51 @@ def check_pipelines(settings: Settings) -> Check:
                 f"No pipelines in {settings.paths.pipelines_dir}.",
                 "Add one (see the README), or `sbdk init --force .` for the defaults.",
             )
-        listing = ", ".join(f"{s.path.name} -> {s.table}" for s in specs)
-        return Check("pipelines", PASS, f"{len(specs)} import cleanly: {listing}.")
+        detail = f"{len(specs)} import cleanly: " + ", ".join(f"{s.path.name} -> {s.table}" for s in specs) + "."
+        cursors = [s for s in specs if s.cursor]
+        if not cursors:
+            return Check("pipelines", PASS, detail)
+        loaded = _loaded_columns(settings, {s.table for s in cursors})
+        if loaded is None:
+            return Check(
+                "pipelines", PASS, f"{detail} CURSOR not checked against the loaded tables now; each load checks it."
+            )
+        for spec in (s for s in cursors if s.table in loaded):
+            error = cursor_error(spec, loaded[spec.table], f"the loaded {spec.table} has the columns")
+            if error is not None:
+                fix = f"{error.hint} If generate(ctx) yields it now, one `sbdk dev` (without --incremental) loads it."
+                return Check("pipelines", FAIL, error.message, fix)
+        matched = [f"{s.path.name} ({s.cursor})" for s in cursors if s.table in loaded]
+        first = [f"{s.path.name} ({s.cursor})" for s in cursors if s.table not in loaded]
+        if matched:
+            detail += f" CURSOR is a timestamp column of the loaded table: {', '.join(matched)}."
+        if first:
+            detail += f" CURSOR checked on the first load: {', '.join(first)}."
+        return Check("pipelines", PASS, detail)
 
     return _guard("pipelines", run)
+
+
+def _loaded_columns(settings: Settings, tables: set[str]) -> dict[str, dict[str, str]] | None:
+    """column -> type of each of `tables` loaded in the DuckDB file, read briefly and read-only; None
+    when it cannot be read now (a run or another program holds it, or the target is a server)."""
+    from sbdk.run.lock import active_run
+    from sbdk.stores import duckdb as duckdb_store
+
+    db = settings.paths.duckdb_path
+    if settings.active_target.type != "duckdb":
+        return None
+    if not db.exists():
+        return {}
+    if active_run(settings.paths.lock_file):
+        return None
+    try:
+        with duckdb_store.connect(db, read_only=True) as con:
+            session = duckdb_store.DuckDBSession(con)
+            live = session.live_tables()
+            return {table: session.columns(table) for table in sorted(tables & set(live))}
+    except SbdkError:
+        return None
 
 
 def check_disk(settings: Settings) -> Check:

@@ -35,7 +35,13 @@ class InitOptions:
 class InitReport:
     root: Path
     project: str
-    files: tuple[Path, ...]
+    files: tuple[Path, ...]  # what was written; every other file in the folder was kept as it was
+    existing: bool = False  # the folder held files already (--force): the files written were missing
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        """The files written, relative to the project folder, in the order they were written."""
+        return tuple(path.relative_to(self.root).as_posix() for path in self.files)
 
 
 def templates_dir() -> Path:
@@ -61,21 +67,31 @@ def validate_name(name: str) -> str:
             hint="Choose a shorter name.",
         )
     if not _NAME.match(base):
-        suggestion = re.sub(r"[^A-Za-z0-9_]+", "_", base).strip("_") or "project"
-        if suggestion[0].isdigit():
-            suggestion = f"p_{suggestion}"
         raise UsageError(
             f"Project name {base!r} is not allowed: dbt project names use only letters, digits "
             "and underscores, and do not start with a digit.",
-            hint=f"Try `sbdk init {suggestion}`.",
+            hint=f"Try `sbdk init {suggest_name(base)}`.",
         )
     return base
 
 
+def suggest_name(name: str) -> str:
+    """A name dbt accepts, close to the last part of `name`: my-proj -> my_proj, 1proj -> p_1proj."""
+    suggestion = re.sub(r"[^A-Za-z0-9_]+", "_", Path(name).name).strip("_") or "project"
+    if suggestion[0].isdigit():
+        suggestion = f"p_{suggestion}"
+    return suggestion[:_MAX_NAME]
+
+
+def project_name(folder: Path) -> str:
+    """The project name `sbdk init <folder>` gives (validated): the folder's last part, or for `.`
+    (restoring a project in place) the current folder's own name."""
+    return validate_name(user_path(folder).absolute().name if str(folder) in (".", "./") else str(folder))
+
+
 def init_project(options: InitOptions) -> InitReport:
     root = user_path(options.folder).absolute()
-    # `sbdk init --force .` restores a project in place: the name is the folder's own.
-    name = validate_name(root.name if str(options.folder) in (".", "./") else str(options.folder))
+    name = project_name(options.folder)
     check_options(options.users, options.events, options.orders)
     if not root.parent.is_dir():
         raise UsageError(
@@ -84,7 +100,8 @@ def init_project(options: InitOptions) -> InitReport:
         )
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} exists and is a file.", hint="Choose another project name.")
-    if root.is_dir() and any(root.iterdir()) and not options.force:
+    existing = root.is_dir() and any(root.iterdir())
+    if existing and not options.force:
         raise UsageError(
             f"Folder {root} already exists and is not empty; sbdk will not overwrite it.",
             hint="Choose another name, or pass --force to add sbdk's missing files to it "
@@ -98,7 +115,7 @@ def init_project(options: InitOptions) -> InitReport:
             f"Cannot write the project into {root}: {exc.strerror or exc}.",
             hint="Choose a folder you can write to.",
         ) from exc
-    return InitReport(root=root, project=name, files=tuple(written))
+    return InitReport(root=root, project=name, files=tuple(written), existing=existing)
 
 
 def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:

@@ -47,6 +47,33 @@ def where(path: Path, exc: BaseException) -> str:
     return f"{path.name}, line {line}" if line else path.name
 
 
+def cursor_error(spec: PipelineSpec, columns: dict[str, str], seen: str) -> PipelineError | None:
+    """Why the pipeline's CURSOR cannot drive --incremental, or None when it names a timestamp column.
+
+    `columns` maps each column to its type, as Arrow or the database spells it (both say "timestamp");
+    `seen` says where they come from, e.g. "the columns it yields are".
+    """
+    cursor = spec.cursor
+    if cursor is None:
+        return None
+    timestamps = [name for name, kind in columns.items() if "timestamp" in kind.lower()]
+    fix = (
+        f"Set CURSOR to one of its timestamp columns ({', '.join(timestamps)})"
+        if timestamps
+        else "Yield a timestamp column and set CURSOR to it"
+    )
+    fix += ", or remove CURSOR (only --incremental needs it)."
+    if cursor not in columns:
+        listing = ", ".join(columns) or "none"
+        return PipelineError(f"Pipeline {spec.path} sets CURSOR = {cursor!r}, but {seen} {listing}.", hint=fix)
+    if cursor not in timestamps:
+        return PipelineError(
+            f"Pipeline {spec.path} sets CURSOR = {cursor!r}, but that column holds {columns[cursor]}, not a timestamp.",
+            hint=fix,
+        )
+    return None
+
+
 def _import(path: Path) -> ModuleType:
     # A fresh module object every time, so an edited file is picked up by a long-lived watcher.
     module_name = f"_sbdk_pipeline_{path.stem}"
@@ -87,12 +114,19 @@ def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[Pipeline
         if not callable(generate):
             raise PipelineError(
                 f"Pipeline {path} has no generate(ctx) function.",
-                hint="Define `def generate(ctx):` yielding pyarrow tables (see pipelines/users.py).",
+                hint=f"If it is a helper module, name it _{path.name}: files starting with _ are not pipelines. "
+                "Otherwise define `def generate(ctx):` yielding pyarrow tables (see pipelines/users.py).",
             )
         if not isinstance(table, str) or not _TABLE_NAME.match(table):
             raise PipelineError(
                 f"Pipeline {path} sets TABLE = {table!r}, which is not a valid table name.",
                 hint="Use lower-case letters, digits and underscores, e.g. TABLE = 'raw_visits'.",
+            )
+        cursor = getattr(module, "CURSOR", None)
+        if cursor is not None and (not isinstance(cursor, str) or not cursor):
+            raise PipelineError(
+                f"Pipeline {path} sets CURSOR = {cursor!r}, which is not a column name.",
+                hint="Set CURSOR to the name of a timestamp column it yields, e.g. CURSOR = 'visited_at'.",
             )
         specs.append(
             PipelineSpec(
@@ -100,7 +134,7 @@ def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[Pipeline
                 table=table,
                 generate=generate,
                 primary_key=getattr(module, "PRIMARY_KEY", None),
-                cursor=getattr(module, "CURSOR", None),
+                cursor=cursor,
             )
         )
     tables = [s.table for s in specs]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sbdk.disk import full_disk_error
 from sbdk.errors import PipelineError, SbdkError, causes, interrupted
 from sbdk.pipelines.context import PipelineContext
-from sbdk.pipelines.discovery import PipelineSpec, discover, where
+from sbdk.pipelines.discovery import PipelineSpec, cursor_error, discover, where
 from sbdk.run.context import RunContext
 from sbdk.run.plan import RunPlan
 from sbdk.run.process import environment
@@ -91,7 +91,9 @@ def _rows_of(spec: PipelineSpec, ctx: PipelineContext, run: RunContext, tally: _
     try:
         for item in spec.generate(ctx) or ():
             batch = _as_arrow(item, spec)
-            tally.schemas.setdefault(spec.table, batch.schema)
+            if spec.table not in tally.schemas:
+                tally.schemas[spec.table] = batch.schema
+                _check_cursor(spec, batch.schema)
             tally.rows[spec.table] += batch.num_rows
             tally.seconds[spec.table] += time.perf_counter() - started
             run.reporter.table_progress(spec.table, tally.rows[spec.table], total)
@@ -110,6 +112,20 @@ def _rows_of(spec: PipelineSpec, ctx: PipelineContext, run: RunContext, tally: _
         raise _GeneratorFailed(spec, error) from exc
     tally.seconds[spec.table] += time.perf_counter() - started
     run.reporter.table_done(spec.table, tally.rows[spec.table], tally.seconds[spec.table])
+
+
+def _check_cursor(spec: PipelineSpec, schema: Any) -> None:
+    """A CURSOR that names no timestamp column fails the first load, not a later --incremental one.
+
+    Checked on the first batch, before anything is loaded: the columns as dlt will name them in the table.
+    """
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    naming = NamingConvention()
+    columns = {naming.normalize_identifier(f.name): str(f.type) for f in schema}
+    error = cursor_error(spec, columns, "the columns it yields are")
+    if error is not None:
+        raise PipelineError(error.message, hint=f"{error.hint} {_UNCHANGED}")
 
 
 def _unwrap(exc: BaseException, store: Store) -> SbdkError | None:
@@ -148,11 +164,9 @@ def _increment_context(
         )
     cursor = spec.cursor or ""
     columns = session.columns(spec.table)
-    if "timestamp" not in columns.get(cursor, ""):
-        raise PipelineError(
-            f"{spec.path.name} sets CURSOR = {spec.cursor!r}, but {spec.table} has no such timestamp column.",
-            hint="Point CURSOR at a timestamp column of the table.",
-        )
+    error = cursor_error(spec, columns, f"the loaded {spec.table} has the columns")
+    if error is not None:
+        raise error
     newest = session.max_value(spec.table, cursor)
     if newest is None:
         raise PipelineError(

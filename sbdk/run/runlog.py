@@ -3,9 +3,11 @@
 `RunLogReporter` wraps the reporter that shows progress (the Rich one, or a no-op one) and also
 appends each event to `logs/<timestamp>_<run id>.log` in the project. JSON lines carry at least
 `ts`, `run_id`, `stage` and `event` (and `duration` in seconds when something finished), so CI can
-parse the file line by line. Lines are flushed as they are written: a killed run keeps its log.
-A log that cannot be written (a full disk) warns once and the run goes on. `third_party_logs` sends
-what dlt logs, and Python warnings, to the same reporter for the duration of a run.
+parse the file line by line. The last line, `run_finished`, carries the run's `duration` and its
+seconds per stage (`stages`) exactly as the summary and `sbdk history` show them. Lines are flushed
+as they are written: a killed run keeps its log. A log that cannot be written (a full disk) warns
+once and the run goes on. `third_party_logs` sends what dlt logs, and Python warnings, to the same
+reporter for the duration of a run.
 """
 
 from __future__ import annotations
@@ -190,6 +192,11 @@ class RunLogReporter(Reporter):
         fields: dict[str, Any] = {"duration": time.perf_counter() - self._started}
         failed = error is not None or (report is not None and not report.success)
         if report is not None:
+            # The run's own figures, as the summary and the history show them (stage_finished lines
+            # time the stretch between two progress events, which is not quite the same).
+            if report.seconds:
+                fields["duration"] = report.seconds
+            fields["stages"] = report.stage_seconds() or None
             fields["rows"] = dict(report.row_counts) or None
             fields["model_rows"] = dict(report.model_rows) or None
             if report.dbt is not None:
@@ -301,8 +308,11 @@ def _text_line(record: dict[str, Any]) -> str:
         if key == "duration":
             parts.append(f"duration={value:.3f}s")
             continue
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        if not text or any(c.isspace() or c in '"=' for c in text):
-            text = json.dumps(text)
+        if isinstance(value, str):
+            text = value if value and not any(c.isspace() or c in '"=' for c in value) else json.dumps(value)
+        else:
+            # Compact JSON is one token (rows={"raw_users":200}), quoted only when it holds a space.
+            text = json.dumps(value, default=str, separators=(",", ":"))
+            text = json.dumps(text) if any(c.isspace() for c in text) else text
         parts.append(f"{key}={text}")
     return " ".join([head, *parts])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sbdk.errors import LockError, PipelineError, SbdkError, UsageError
+from sbdk.errors import LockError, NotLoadedError, PipelineError, SbdkError, UsageError
 from sbdk.paths import user_path
 from sbdk.run.reporters import NULL_REPORTER, Reporter
 from sbdk.settings import Settings
@@ -138,7 +138,7 @@ def _temporary(target: Path, purpose: str) -> Path:
 def _quiesced(db: Path) -> Iterator[None]:
     """The database with everything checkpointed into the file and nobody else able to write it."""
     if not db.is_file():
-        raise PipelineError(f"There is no database at {db} yet.", hint="Run `sbdk dev` to create and load it.")
+        raise NotLoadedError(f"There is no database at {db} yet.", hint="Run `sbdk dev` to create and load it.")
     with duckdb_store.connect(db) as con:
         con.execute("checkpoint")
         wal = db.with_name(db.name + ".wal")

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbdk.errors import LockError, PipelineError, SbdkError
+from sbdk.errors import LockError, NotLoadedError, PipelineError, SbdkError
 from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, append_error
 from sbdk.stores.base import quote as _quote
 from sbdk.testing import NO_FAULTS, Faults
@@ -45,7 +45,7 @@ def lock_error(path: Path, exc: BaseException) -> SbdkError | None:
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection; lock conflicts become a LockError naming the holder."""
     if read_only and not path.exists():
-        raise PipelineError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
+        raise NotLoadedError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +118,7 @@ def connect_read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """
 
     if not path.exists():
-        raise PipelineError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
+        raise NotLoadedError(f"There is no database at {path} yet.", hint="Run `sbdk dev` to create and load it.")
     same_process = LockError(
         f"The database {path} is open in this process for writing (or with other settings), so it cannot be read now.",
         hint="Read again when the run has finished.",
@@ -376,6 +376,13 @@ class DuckDBStore:
             return {}
         with connect(self.path, read_only=True) as con:
             return {name: _count(con, relation) for name, relation in relations.items()}
+
+    def failing_rows(self, relation: str, limit: int) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+        # The reading path every reader uses: a relation name from dbt runs as a read and nothing else.
+        with connect_read_only(self.path) as con:
+            cursor = con.execute(f"select * from {relation} limit ?", [limit])
+            columns = tuple(str(d[0]) for d in cursor.description or ())
+            return columns, tuple(tuple(row) for row in cursor.fetchall())
 
     def translate(self, exc: BaseException) -> SbdkError | None:
         return lock_error(self.path, exc)
