@@ -199,7 +199,7 @@ def test_database_held_by_another_program_fails_before_generating(project, cli):
         holder.communicate("")
     assert result.exit_code == 6
     assert "is in use by" in result.stderr and f"PID {holder.pid}" in result.stderr
-    assert "duckdb -readonly" in result.stderr
+    assert "use `sbdk query`, which opens the file only for a moment" in result.stderr
     assert not (project / ".sbdk" / "dlt" / "sbdk").exists() or "generate" not in result.stdout
 
 

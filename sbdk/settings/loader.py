@@ -71,7 +71,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
-            hint=f"Fix the JSON in {path} (compare with sbdk_config.json.example).",
+            hint=f"Fix the JSON in {path}; `sbdk doctor` checks it again, and the Configuration section of "
+            "sbdk's README lists every key.",
         ) from exc
     except RecursionError:
         raise _too_deep(path) from None
@@ -79,12 +80,13 @@ def _read_json(path: Path) -> dict[str, Any]:
         # Python refuses to read an integer of more than sys.get_int_max_str_digits() digits.
         raise ConfigError(
             f"{path.name} holds a number of more than {sys.get_int_max_str_digits():,} digits; no setting takes one.",
-            hint="Compare with sbdk_config.json.example, which gives every setting's range.",
+            hint="The Configuration section of sbdk's README gives every setting's range.",
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path.name} must hold a JSON object ({{...}}), not {type(data).__name__}.",
-            hint="Compare with sbdk_config.json.example.",
+            hint="Write the settings as one object, as `sbdk init` does; the Configuration section of sbdk's "
+            "README lists every key.",
         )
     return data
 
@@ -93,5 +95,5 @@ def _too_deep(path: Path) -> ConfigError:
     return ConfigError(
         f"{path.name} or an SBDK_* variable nests values too deeply to read; sbdk's settings nest at most "
         "three levels (targets.<name>.<key>).",
-        hint="Compare with sbdk_config.json.example.",
+        hint="The Configuration section of sbdk's README lists every key; `sbdk doctor` checks the file.",
     )

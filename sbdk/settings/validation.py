@@ -375,7 +375,8 @@ def validate(values: dict[str, Any], *, path: Path, env_keys: frozenset[str]) ->
         problems = _problems(exc.errors(include_url=False), _namer(env_keys))
         raise ConfigError(
             f"Invalid settings in {path}: {numbered(problems)}",
-            hint="Fix the values (every key is described in sbdk_config.json.example and the README).",
+            hint="Fix the values (the Configuration section of sbdk's README describes every key); "
+            "`sbdk doctor` checks them again.",
         ) from None
     return _settings(checked, path, warnings=_unknown_keys(values, env_keys, path.name))
 

@@ -35,9 +35,10 @@ def lock_error(path: Path, exc: BaseException) -> SbdkError | None:
     match = _LOCK_HOLDER.search(text)
     holder = f"{match['program']} (PID {match['pid']})" if match else "another program"
     return LockError(
-        f"The database {path} is in use by {holder}: DuckDB lets only one program write to a file.",
-        hint="Close that program's connection (a notebook, DBeaver, the DuckDB CLI), or open it "
-        "read-only there (`duckdb -readonly " + str(path) + "`), then run sbdk again.",
+        f"The database {path} is in use by {holder}: while a program holds a DuckDB file (even read-only), "
+        "no other can write it.",
+        hint="Close that program's connection (a notebook, DBeaver, the DuckDB CLI), then run sbdk again; "
+        "to read the data between runs, use `sbdk query`, which opens the file only for a moment.",
     )
 
 

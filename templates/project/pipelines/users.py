@@ -2,10 +2,14 @@
 
 Edit freely: this file is yours. generate(ctx) yields pyarrow batches; ctx.seed and ctx.as_of make the
 data reproducible, ctx.volume.users says how many rows to make. To add a column, append it to each
-batch, e.g.:
+batch; for example, replace generate with this (the import goes at the top of the file):
 
-    for batch in users.generate(...):
-        yield batch.append_column("source", pa.array(["signup_form"] * batch.num_rows))
+    import pyarrow as pa
+
+
+    def generate(ctx):
+        for batch in users.generate(ctx.volume.users, seed=ctx.seed, as_of=ctx.as_of):
+            yield batch.append_column("source", pa.array(["signup_form"] * batch.num_rows))
 """
 
 from sbdk.generators import users
