@@ -11,6 +11,7 @@ from sbdk.settings import Settings
 from sbdk.testing import NO_FAULTS, Faults
 
 if TYPE_CHECKING:
+    from sbdk.run.observers import RunObserver
     from sbdk.stores.base import Store
 
 
@@ -27,6 +28,7 @@ class RunContext:
     # A process that does one run and exits (the CLI, a webhook run's worker) may pause Python's
     # cyclic GC while dbt builds (sbdk.run.process.collector_paused); a long-lived one may not.
     pause_gc: bool = False
+    observers: tuple[RunObserver, ...] = ()  # notifications, traces: they watch, never change the run
 
     @classmethod
     def of(cls, settings: Settings, plan: RunPlan | None = None, **values) -> RunContext:

@@ -11,6 +11,7 @@ import time
 import uuid
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from sbdk.disk import full_disk_error
@@ -18,6 +19,7 @@ from sbdk.errors import DbtError, DiskFullError, LockError, SbdkError
 from sbdk.run import history
 from sbdk.run.context import RunContext
 from sbdk.run.lock import run_lock
+from sbdk.run.observers import RunObserver, guarded, observers_for
 from sbdk.run.plan import RunPlan, Trigger
 from sbdk.run.reporters import NULL_REPORTER, Reporter
 from sbdk.run.results import DbtReport, RunReport, RunStatus
@@ -43,15 +45,20 @@ def run(
     log_context: dict[str, Any] | None = None,
     pause_gc: bool = False,
     faults: Faults | None = None,
+    observers: list[RunObserver] | None = None,
 ) -> RunReport:
     """Run `plan` on the project. Raises SbdkError when the run cannot proceed; a dbt model or test
     that fails does not raise: it is in the report (`report.success` is False).
 
     `log_format` ("text" or "json") is the format of the run's log file, None for none;
     `log_context` adds fields to its first line. `pause_gc` is for processes that exit after this
-    run. `faults` is the test seam (sbdk.testing); by default the environment decides.
+    run. `faults` is the test seam (sbdk.testing); by default the environment decides. `observers`
+    watch the run (notifications, traces); by default the settings decide (sbdk.run.observers).
     """
     report = RunReport(run_id=run_id or new_run_id(), trigger=str(plan.trigger))
+    watching = tuple(observers_for(settings) if observers is None else observers)
+    for observer in watching:
+        reporter = observer.wrap(reporter)
     log = _run_log(settings, plan, reporter, report.run_id, log_format, log_context)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -66,6 +73,10 @@ def run(
                     report.outcome = RunStatus.REFUSED
                     raise
                 _record_start(settings, plan, report.run_id, started_at, logged)
+                for observer in watching:
+                    guarded(
+                        logged, "observer", partial(observer.started, report.run_id, report.trigger, log_context or {})
+                    )
                 context = RunContext.of(
                     settings,
                     plan,
@@ -73,6 +84,7 @@ def run(
                     run_id=report.run_id,
                     faults=faults_from_env() if faults is None else faults,
                     pause_gc=pause_gc,
+                    observers=watching,
                 )
                 held.enter_context(context.store.hold(str(plan.trigger)))
                 _run_locked(context, report)
@@ -91,6 +103,8 @@ def run(
         finally:
             report.seconds = time.perf_counter() - started
             _record(settings, plan, report, started_at, logged)
+            for observer in watching:
+                guarded(logged, "observer", partial(observer.finished, report))
             if isinstance(logged, RunLogReporter):
                 logged.finish(report)
     return report
@@ -162,6 +176,8 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
 
         report.load = load(context)
         report.row_counts = store.row_counts()
+        for observer in context.observers:
+            guarded(context.reporter, "observer", partial(observer.loaded, context, report.load))
     if plan.dbt:
         from sbdk.dbt.invoke import run_dbt, with_failing_rows
 

@@ -41,7 +41,15 @@ DEFAULTS: dict[str, Any] = {
     "webhooks": {"branch": None, "cors_origins": []},
     "backups": {"keep": 0},
     "targets": {},
+    # Where run notifications go: a list of {"url": <Apprise URL>, "events": [...]} (sbdk.notify).
+    "notify": [],
+    # Transient failures (a server refusing connections, a file briefly held) are retried this often.
+    "retries": {"attempts": 3, "max_seconds": 30},
 }
+# What a notification target can ask for ("events"); the defaults are all but "succeeded".
+NOTIFY_EVENTS = ("failed", "tests_failed", "recovered", "schema_changed", "succeeded")
+DEFAULT_NOTIFY_EVENTS = ("failed", "tests_failed", "recovered", "schema_changed")
+MAX_RETRY_ATTEMPTS = 10
 # Keys that may only come from the environment or .env, never from a committed config file
 # (and so do every target's password: targets.<name>.password).
 SECRET_KEYS = ("webhook_secret",)
@@ -92,6 +100,21 @@ class Target:
         if self.type == "duckdb":
             return "the local DuckDB file"
         return f"postgres://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """One place notifications go. `url` is an Apprise URL; `${NAME}` in it is replaced, when sending,
+    by that variable of the environment or the project's .env, so a token never sits in the file."""
+
+    url: str
+    events: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Retries:
+    attempts: int  # tries in all, 1 = no retry
+    max_seconds: int  # the longest a step may spend retrying
 
 
 @dataclass(frozen=True)
@@ -155,6 +178,8 @@ class Settings:
     backups: Backups
     paths: ProjectPaths
     targets: tuple[Target, ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()
+    retries: Retries = Retries(attempts=3, max_seconds=30)
     webhook_secret: str | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
 

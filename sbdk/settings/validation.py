@@ -35,16 +35,21 @@ from sbdk.errors import ConfigError, UsageError
 from sbdk.paths import user_path
 from sbdk.settings import volume
 from sbdk.settings.model import (
+    DEFAULT_NOTIFY_EVENTS,
     DEFAULTS,
     DEV_TARGET,
     EARLIEST_AS_OF,
     ENV_PREFIX,
     MAX_BACKUPS_KEPT,
+    MAX_RETRY_ATTEMPTS,
     MAX_SEED,
+    NOTIFY_EVENTS,
     TARGET_TYPES,
     Backups,
     DataVolume,
+    NotifyTarget,
     ProjectPaths,
+    Retries,
     Settings,
     Target,
     Tracking,
@@ -116,6 +121,26 @@ def _origins(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(origin, str) for origin in value):
         raise _fail("origins")
     return tuple(value)
+
+
+def _notify_targets(value: Any) -> tuple[NotifyTarget, ...]:
+    """A list of {"url": <Apprise URL>, "events": [...]}; events default to every kind but "succeeded"."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail("notify_list")
+    targets = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) - {"url", "events"} or "url" not in entry:
+            raise _fail("notify_entry")
+        url = _text(entry["url"])
+        if "://" not in url:
+            raise _fail("notify_url")
+        events = entry.get("events", list(DEFAULT_NOTIFY_EVENTS))
+        if not isinstance(events, list) or not events or not set(events) <= set(NOTIFY_EVENTS):
+            raise _fail("notify_events")
+        targets.append(NotifyTarget(url=url, events=frozenset(events)))
+    return tuple(targets)
 
 
 def _as_of(value: Any) -> date:
@@ -239,6 +264,11 @@ class _Backups(_Section):
     keep: Annotated[int, _whole_number(0, MAX_BACKUPS_KEPT)] = DEFAULTS["backups"]["keep"]
 
 
+class _Retries(_Section):
+    attempts: Annotated[int, _whole_number(1, MAX_RETRY_ATTEMPTS)] = DEFAULTS["retries"]["attempts"]
+    max_seconds: Annotated[int, _whole_number(0, 600, unit=" seconds")] = DEFAULTS["retries"]["max_seconds"]
+
+
 class _Server(BaseModel):
     """A declared target. Its keys are all known: an unknown one is an error, not a warning."""
 
@@ -307,6 +337,8 @@ class _Settings(BaseModel):
     tracking: _Tracking
     webhooks: _Webhooks
     backups: _Backups
+    retries: _Retries
+    notify: Annotated[tuple[NotifyTarget, ...], PlainValidator(_notify_targets)] = ()
     webhook_secret: Annotated[str | None, PlainValidator(_verbatim)] = None
     duckdb_path: Annotated[Path, PlainValidator(_inside_project), AfterValidator(_a_file)]
     pipelines_path: ProjectPath
@@ -319,6 +351,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "tracking": _Tracking,
     "webhooks": _Webhooks,
     "backups": _Backups,
+    "retries": _Retries,
 }
 _TARGET_KEYS = sorted(field.alias or name for name, field in _Server.model_fields.items())
 
@@ -332,6 +365,10 @@ _MESSAGES = {
     "printable": "{key} must be printable text (no control characters or broken Unicode), got {shown}.",
     "flag": "{key} must be true or false, got {shown}.",
     "origins": "{key} must be a list of URLs, got {shown}.",
+    "notify_list": "{key} must be a list of notification targets, got {shown}.",
+    "notify_entry": '{key} entries must be objects with a "url" and, optionally, "events", got {shown}.',
+    "notify_url": "{key} URLs must be Apprise URLs such as json://host/path or slack://..., got {shown}.",
+    "notify_events": "{key} events must be a non-empty list of " + ", ".join(NOTIFY_EVENTS) + ", got {shown}.",
     "date": "{key} must be a date like 2026-11-30, got {shown}.",
     "too_early": "{key} = {day} is too early: as_of must be {earliest} or later.",
     "future": "{key} = {day} is in the future; the generated history ends at as_of and must lie in the past.",
@@ -455,6 +492,8 @@ def _settings(checked: _Settings, path: Path, *, warnings: tuple[str, ...]) -> S
         ),
         webhooks=Webhooks(branch=checked.webhooks.branch, cors_origins=checked.webhooks.cors_origins),
         backups=Backups(keep=checked.backups.keep),
+        notify=checked.notify,
+        retries=Retries(attempts=checked.retries.attempts, max_seconds=checked.retries.max_seconds),
         paths=ProjectPaths(
             root=root,
             config_file=path,
