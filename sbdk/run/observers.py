@@ -9,6 +9,7 @@ Observers are built only when configured, and import their libraries (Apprise, O
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,5 +47,17 @@ def guarded(reporter: Reporter, name: str, call: Callable[[], None]) -> None:
 
 
 def observers_for(settings: Settings) -> list[RunObserver]:
-    """The observers the settings and environment configure (none by default)."""
-    return []
+    """The observers the settings and environment configure (none by default, and then nothing of
+    theirs is imported: an unconfigured run pays nothing for them)."""
+    found: list[RunObserver] = []
+    if settings.notify:
+        from sbdk.notify import NotifyObserver
+
+        found.append(NotifyObserver(settings))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from sbdk.telemetry import tracing_observer
+
+        observer = tracing_observer(settings)  # None (with a warning) without the otel extra
+        if observer is not None:
+            found.append(observer)
+    return found
