@@ -101,13 +101,6 @@ def fit_columns(natural: Sequence[int], minimum: Sequence[int], width: int) -> l
     return widths
 
 
-def longest_word(text: str) -> int:
-    """The widest word of `text` in cells: the narrowest a column can wrap it without splitting a word."""
-    from rich.cells import cell_len
-
-    return max((cell_len(word) for word in text.split()), default=0)
-
-
 def warn(message: str) -> None:
     err_console.print(hanging("[yellow]warning:[/] ", escape(message)))
 

@@ -116,13 +116,6 @@ def clean(
     return CleanReport(removed=tuple(found), orphans=orphans, dry_run=dry_run, error=error)
 
 
-def orphaned_relations(
-    settings: Settings, *, only: Collection[Key] | None = None, wait: bool = False, command: str = COMMAND
-) -> Orphans:
-    """The stale relations (`only` those with these keys, when given), without dropping them."""
-    return drop_orphans(settings, only=only, dry_run=True, wait=wait, command=command)
-
-
 def drop_orphans(
     settings: Settings,
     *,

@@ -142,10 +142,6 @@ class ProjectPaths:
         return self.state_dir / "dlt"
 
     @property
-    def logs_dir(self) -> Path:
-        return self.state_dir / "logs"
-
-    @property
     def lock_file(self) -> Path:
         return self.state_dir / "run.lock"
 

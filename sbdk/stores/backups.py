@@ -52,7 +52,6 @@ class BackupResult:
     bytes: int
     seconds: float
     tables: dict[str, int]  # rows per raw table in the copy
-    pruned: tuple[Path, ...] = ()  # older automatic backups removed to keep `backups.keep`
 
 
 @dataclass(frozen=True)
