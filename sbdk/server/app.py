@@ -1,7 +1,8 @@
 """The FastAPI app of `sbdk webhooks`, built by `create_app(settings)` (DESIGN.md §6).
 
 FastAPI is imported inside `create_app`, and so are the route modules (sbdk/server/routes/),
-which import it at their top: importing this module costs nothing.
+which import it at their top, and prometheus-client (the state's metrics): importing this module
+costs nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ROUTES = (
     ("POST", "/track/usage", "store a usage event of a registered project"),
     ("GET", "/health", "version, queue and last run"),
     ("GET", "/runs/{id}", "status and timings of a queued run"),
+    ("GET", "/metrics", "runs, stage durations, queue and deliveries for Prometheus"),
 )
 
 
@@ -32,7 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The server's ASGI app. Its lifespan opens `.sbdk/server.duckdb` and starts the run worker."""
     from fastapi import FastAPI
 
-    from sbdk.server.routes import status, tracking, webhook
+    from sbdk.server.routes import metrics, status, tracking, webhook
 
     app = FastAPI(
         title="sbdk webhooks",
@@ -45,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
     state = ServerState(settings)
     app.state.sbdk = state
     _allow_origins(app, settings.webhooks.cors_origins)
-    for group in (webhook, tracking, status):
+    for group in (webhook, tracking, status, metrics):
         app.include_router(group.router(state))
     return app
 

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from sbdk.errors import LockError
 from sbdk.run.lock import run_lock
 from sbdk.server.github import printable
+from sbdk.telemetry import TRACEPARENT
 
 log = logging.getLogger("sbdk.server")
 
@@ -66,6 +67,9 @@ class RunRecord:
     # Failed because the server stopped (cancelled before it started, interrupted, or left unfinished
     # by a killed server), not by its own error: a redelivery of one of its pushes runs again.
     server_stopped: bool = False
+    # The W3C trace context of the delivery that queued the run, when tracing is configured: the
+    # run's trace continues it (sbdk/telemetry). Not shown by GET /runs/{id}.
+    traceparent: str | None = None
     # The write of the record as first queued; the 202 that announces the run waits for it.
     saved: Future[bool] | None = field(default=None, repr=False, compare=False)
 
@@ -95,6 +99,8 @@ class RunRecord:
         }
         if self.commits:
             context["commit"] = printable(self.commits[-1])  # the newest commit pushed
+        if self.traceparent:
+            context[TRACEPARENT] = self.traceparent
         return context
 
 
@@ -229,14 +235,17 @@ class RunQueue:
             self._thread = threading.Thread(target=self._work, name="sbdk-server-runs", daemon=True)
             self._thread.start()
 
-    def submit(self, delivery: str | None = None, commit: str | None = None) -> Queued | None:
-        """Queue a run, or join the one already waiting; None when the queue is closed."""
+    def submit(
+        self, delivery: str | None = None, commit: str | None = None, traceparent: str | None = None
+    ) -> Queued | None:
+        """Queue a run, or join the one already waiting; None when the queue is closed. The run's
+        trace is a child of the `traceparent` of the delivery that queued it."""
         with self._cond:
             if self._closed:
                 return None
             joined = self._pending is not None
             if self._pending is None:
-                self._pending = RunRecord(id=uuid.uuid4().hex[:12])
+                self._pending = RunRecord(id=uuid.uuid4().hex[:12], traceparent=traceparent)
                 self._remember(self._pending)
             record = self._pending
             if delivery:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +22,10 @@ from fastapi.responses import JSONResponse
 from sbdk.server import github, runs
 from sbdk.server.bodies import read_limited
 from sbdk.server.state import ServerState
+from sbdk.telemetry.metrics import Outcome
+
+if TYPE_CHECKING:
+    from sbdk.telemetry.tracing import DeliverySpan
 
 log = logging.getLogger("sbdk.server")
 
@@ -77,6 +82,17 @@ def router(state: ServerState) -> APIRouter:
 
 async def receive(state: ServerState, request: Request) -> Answer:
     delivery = Delivery.of(request.headers)
+    body = await _genuine_body_or_refusal(state, delivery, request)
+    if not isinstance(body, bytes):
+        state.metrics.delivered(Outcome.REFUSED)
+        return body
+    status, answer = await answer_once(state, delivery, body)
+    await _run_saved(state, status, answer)
+    return status, answer
+
+
+async def _genuine_body_or_refusal(state: ServerState, delivery: Delivery, request: Request) -> bytes | Answer:
+    """The body of a delivery signed with the secret, or its refusal."""
     secret = state.settings.webhook_secret
     if not secret:
         log.warning("%s refused: no webhook secret is configured", delivery.label)
@@ -96,9 +112,7 @@ async def receive(state: ServerState, request: Request) -> Answer:
     except github.BadPayload as exc:
         log.warning("%s refused: %s", delivery.label, exc)
         return _refused(400, str(exc))
-    status, answer = await answer_once(state, delivery, body)
-    await _run_saved(state, status, answer)
-    return status, answer
+    return body
 
 
 def _digest_or_refusal(delivery: Delivery) -> str | Answer:
@@ -128,14 +142,17 @@ async def answer_once(state: ServerState, delivery: Delivery, body: bytes) -> An
             unfinished = await _unfinished_run(state, previous)
             current = state.deliveries.get(delivery.id)
             if current is not None and current is not previous:  # another copy was answered meanwhile
+                state.metrics.delivered(Outcome.REDELIVERED)
                 return current
             if unfinished is None:
                 log.info("%s is a redelivery: answered as the first time, nothing queued", delivery.label)
+                state.metrics.delivered(Outcome.REDELIVERED)
                 return previous
             log.info(
                 "%s is a redelivery of a push whose run %s never finished: handled again", delivery.label, unfinished
             )
     status, answer = handle(state, delivery, body)
+    state.metrics.delivered(_outcome(status, answer))
     # A 503 (shutting down) is not an answer to keep: the redelivery should be handled for real.
     if delivery.id and status != 503:
         state.deliveries.put(delivery.id, status, answer)
@@ -194,7 +211,18 @@ def handle(state: ServerState, delivery: Delivery, body: bytes) -> Answer:
 
 
 def _queue_run(state: ServerState, delivery: Delivery, decision: github.Decision) -> Answer:
-    queued = state.queue.submit(delivery.id, decision.commit) if state.queue else None
+    # When tracing is configured, the delivery is a span and the run's trace its child.
+    tracing: AbstractContextManager[DeliverySpan | None] = nullcontext()
+    if state.tracer is not None:
+        # The id and commit were checked printable and bounded (check_delivery_id, decide).
+        tracing = state.tracer.delivery(delivery.id, delivery.event, decision.commit)
+    with tracing as span:
+        traceparent = span.traceparent if span is not None else None
+        queued = state.queue.submit(delivery.id, decision.commit, traceparent) if state.queue else None
+        if span is not None and queued is not None:
+            span.queued(queued.run_id, queued.joined)
+        elif span is not None:
+            span.refused(SHUTTING_DOWN)
     if queued is None:
         return _refused(503, SHUTTING_DOWN)
     run_id, joined, busy = queued
@@ -210,3 +238,15 @@ def _queue_run(state: ServerState, delivery: Delivery, decision: github.Decision
 
 def _refused(status: int, detail: str) -> Answer:
     return status, {"detail": detail}
+
+
+def _outcome(status: int, answer: dict[str, Any]) -> Outcome:
+    """How `handle` answered, for the metrics."""
+    if status == 503:
+        return Outcome.UNAVAILABLE
+    if status >= 400:
+        return Outcome.REFUSED
+    kind = answer.get("status")
+    if kind == "queued":
+        return Outcome.JOINED if answer.get("coalesced") else Outcome.QUEUED
+    return Outcome.PING if kind == "pong" else Outcome.IGNORED
