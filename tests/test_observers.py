@@ -38,7 +38,7 @@ class Recording(RunObserver):
         if self.fail:
             raise RuntimeError("receiver down")
 
-    def finished(self, report) -> None:
+    def finished(self, report, reporter) -> None:
         self.calls.append(f"finished {report.status}")
         if self.fail:
             raise RuntimeError("receiver down")

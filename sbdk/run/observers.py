@@ -34,8 +34,9 @@ class RunObserver:
     def loaded(self, run: RunContext, load: LoadReport) -> None:
         """The raw tables were swapped in; dbt has not run yet."""
 
-    def finished(self, report: RunReport) -> None:
-        """The run ended, in whatever way `report.status` says (also when it raised)."""
+    def finished(self, report: RunReport, reporter: Reporter) -> None:
+        """The run ended, in whatever way `report.status` says (also when it raised); `reporter`
+        is the run's own (its warnings land in the run log)."""
 
 
 def guarded(reporter: Reporter, name: str, call: Callable[[], None]) -> None:

@@ -104,7 +104,7 @@ def run(
             report.seconds = time.perf_counter() - started
             _record(settings, plan, report, started_at, logged)
             for observer in watching:
-                guarded(logged, "observer", partial(observer.finished, report))
+                guarded(logged, "observer", partial(observer.finished, report, logged))
             if isinstance(logged, RunLogReporter):
                 logged.finish(report)
     return report

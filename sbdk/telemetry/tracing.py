@@ -105,13 +105,13 @@ class TracingObserver(RunObserver):
     def loaded(self, run: RunContext, load: LoadReport) -> None:
         self.spans.loaded(load)
 
-    def finished(self, report: RunReport) -> None:
+    def finished(self, report: RunReport, reporter: Reporter) -> None:
         try:
             self.spans.finish(report)
         finally:
             if not self.traces.close():
                 where = os.environ.get(ENDPOINT) or "the OTLP endpoint"
-                self.reporter.warn(
+                reporter.warn(
                     f"The run's trace was not sent within {FLUSH_SECONDS:g} s: is the collector at {where} up?"
                 )
 
