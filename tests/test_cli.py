@@ -14,9 +14,35 @@ import typer
 
 from sbdk.cli.app import app
 
-COMMANDS = ("init", "dev", "start", "webhooks", "version", "history", "query", "doctor", "backup", "restore", "clean")
+COMMANDS = (
+    "init",
+    "dev",
+    "start",
+    "webhooks",
+    "version",
+    "history",
+    "query",
+    "doctor",
+    "backup",
+    "restore",
+    "clean",
+    "notify",
+)
 # Importing any of these costs tens of milliseconds to a second; `--help` and `version` need none.
-HEAVY = {"dlt", "dbt", "duckdb", "faker", "fastapi", "uvicorn", "watchdog", "pyarrow", "numpy", "dynaconf", "pydantic"}
+HEAVY = {
+    "dlt",
+    "dbt",
+    "duckdb",
+    "faker",
+    "fastapi",
+    "uvicorn",
+    "watchdog",
+    "pyarrow",
+    "numpy",
+    "dynaconf",
+    "pydantic",
+    "apprise",
+}
 
 
 def registered() -> dict[str, object]:

@@ -39,6 +39,7 @@ SKIPPED = {
     "python benchmarks/": "timings at up to 100x the default volume (minutes); DESIGN.md §7 keeps them out of tests",
     "sbdk webhooks": "serves until stopped; tests/test_webhooks.py runs the server",
     "sbdk dev --target prod": "needs a PostgreSQL server; tests/test_postgres.py runs against one when there is",
+    "docker ": "needs a Docker daemon; tests/test_ci_files.py lints the Dockerfile with hadolint",
 }
 # The one command run differently from how the README writes it: the quickstart at test volumes.
 QUICKSTART = "sbdk init demo --no-input"

@@ -10,6 +10,7 @@ from sbdk.cli.options import ConfigFileOpt, DbtOnlyOpt, PipelinesOnlyOpt, Verbos
 from sbdk.run.plan import RunPlan, Trigger
 
 if TYPE_CHECKING:
+    from sbdk.errors import SbdkError
     from sbdk.run.results import RunReport
     from sbdk.settings import Settings
 
@@ -49,7 +50,7 @@ def dev(
     from sbdk.cli.options import state
     from sbdk.cli.progress import render_summary
     from sbdk.cli.render import console
-    from sbdk.errors import ExitCode
+    from sbdk.errors import ExitCode, SbdkError
     from sbdk.settings import resolve_volume
 
     settings = load(ctx, config_file, verbose)
@@ -80,11 +81,19 @@ def dev(
         send_usage_event(
             settings, "dev", {"pipelines_only": pipelines_only, "dbt_only": dbt_only, "incremental": incremental}
         )
-    report = _run(ctx, settings, plan, wait=wait)
+    github = state(ctx).log_format == "github"
+    try:
+        report = _run(ctx, settings, plan, wait=wait)
+    except SbdkError as exc:
+        if github:
+            _github_error(exc)
+        raise
     if not quiet:
         render_summary(console, report)
     elif not report.success:
         _print_failures(report)
+    if github:
+        _github_output(settings, report)
     if not report.success:
         raise typer.Exit(int(ExitCode.FAILURE))
 
@@ -133,6 +142,43 @@ def _run(ctx: typer.Context, settings: Settings, plan: RunPlan, *, wait: bool) -
     finally:
         if rich is not None:
             rich.close()
+
+
+def _github_output(settings: Settings, report: RunReport) -> None:
+    """GitHub Actions annotations for the failures on stdout, and the job summary appended to the file
+    $GITHUB_STEP_SUMMARY names (when it is set: outside a workflow there is none)."""
+    import os
+
+    from sbdk.cli import github
+
+    folder = github.dbt_folder(settings.paths.dbt_project_dir, settings.paths.root, os.environ.get("GITHUB_WORKSPACE"))
+    for line in github.annotate(report, folder):
+        typer.echo(line)
+    _append_step_summary(github.summary(report, folder))
+
+
+def _github_error(exc: SbdkError) -> None:
+    """The annotation and job summary of a run that stopped with an error (the CLI still prints it)."""
+    from sbdk.cli import github
+
+    typer.echo(github.error_annotation(exc.message, exc.hint))
+    _append_step_summary(github.error_summary(exc.message, exc.hint))
+
+
+def _append_step_summary(markdown: str) -> None:
+    import os
+
+    from sbdk.cli.render import warn
+
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        # The file is the step's: GitHub shows what the step appended to it once the step ends.
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write(markdown + "\n")
+    except OSError as exc:  # the summary never changes the run's outcome
+        warn(f"Cannot write the job summary to {path}: {exc.strerror or exc}.")
 
 
 def _print_failures(report) -> None:

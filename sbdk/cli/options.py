@@ -34,13 +34,17 @@ QuietOpt = Annotated[
 class LogFormat(str, Enum):
     text = "text"
     json = "json"
+    # A text log file, plus GitHub Actions annotations for failing models and tests and a job summary
+    # in $GITHUB_STEP_SUMMARY (sbdk/cli/github.py).
+    github = "github"
 
 
 LogFormatOpt = Annotated[
     LogFormat,
     typer.Option(
         "--log-format",
-        help="Format of the run's log file in logs/: text, or json (one object per line).",
+        help="Format of the run's log file in logs/: text, or json (one object per line); github: a text "
+        "log, plus `sbdk dev` failures as GitHub Actions annotations and a job summary.",
         case_sensitive=False,
     ),
 ]

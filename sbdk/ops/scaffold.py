@@ -18,6 +18,10 @@ from sbdk.settings.volume import check_options
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_NAME = 64
 _PROJECT_PLACEHOLDER = "__SBDK_PROJECT__"
+# The sbdk that made the project, pinned by the GitHub workflow and the Dockerfile it writes.
+_VERSION_PLACEHOLDER = "__SBDK_VERSION__"
+# The project name as a Docker image name (in the project's README).
+_IMAGE_PLACEHOLDER = "__SBDK_IMAGE__"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,24 @@ def project_name(folder: Path) -> str:
     return validate_name(user_path(folder).absolute().name if str(folder) in (".", "./") else str(folder))
 
 
+def sbdk_version() -> str:
+    """The version of the sbdk installed (what `pip install "sbdk==<it>"` gets back)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sbdk")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        from sbdk import __version__
+
+        return __version__
+
+
+def image_name(name: str) -> str:
+    """A Docker image name for project `name`: lower case, no leading, trailing or repeated `_`
+    (Docker's rule for a name component), e.g. My__Shop_ -> my_shop."""
+    return re.sub(r"_+", "_", name.lower()).strip("_") or "sbdk-project"
+
+
 def init_project(options: InitOptions) -> InitReport:
     root = user_path(options.folder).absolute()
     name = project_name(options.folder)
@@ -121,6 +143,16 @@ def init_project(options: InitOptions) -> InitReport:
 def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
     templates = templates_dir()
     written: list[Path] = []
+    placeholders = {
+        _PROJECT_PLACEHOLDER: name,
+        _VERSION_PLACEHOLDER: sbdk_version(),
+        _IMAGE_PLACEHOLDER: image_name(name),
+    }
+
+    def fill(text: str) -> str:
+        for placeholder, value in placeholders.items():
+            text = text.replace(placeholder, value)
+        return text
 
     def put(relative: str, text: str, mode: int | None = None) -> None:
         target = root / relative
@@ -137,7 +169,7 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
         if source.is_file() and "__pycache__" not in source.parts:
             relative = source.relative_to(templates / "project").as_posix()
             relative = relative.replace("dot_", ".", 1) if relative.startswith("dot_") else relative
-            put(relative, source.read_text(encoding="utf-8").replace(_PROJECT_PLACEHOLDER, name))
+            put(relative, fill(source.read_text(encoding="utf-8")))
     for source in sorted((templates / "dbt_project").rglob("*")):
         if source.is_file() and "__pycache__" not in source.parts:
             relative = source.relative_to(templates / "dbt_project").as_posix()

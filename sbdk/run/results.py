@@ -48,6 +48,9 @@ class NodeResult:
     message: str | None = None
     failures: int | None = None
     compiled_path: Path | None = None
+    # The node's own file, relative to the dbt project (dbt's original_file_path): a model's or a
+    # singular test's .sql, the YAML that declares a generic test.
+    source_path: str | None = None
     relation: str | None = None  # the database relation a model or seed built, as dbt names it
     materialized: str | None = None  # table, view, incremental, ephemeral, seed, snapshot...
     # A failed data test: the relation dbt stored its failing rows in (store_failures), and the first

@@ -27,7 +27,8 @@ from sbdk.run.reporters import Reporter
 from sbdk.run.results import NodeResult, RunReport, RunStatus
 from sbdk.settings import Settings
 
-FORMATS = ("text", "json")
+# "github" is the CLI's text log plus GitHub Actions annotations (sbdk/cli/github.py): its file is text.
+FORMATS = ("text", "json", "github")
 
 
 def log_path(settings: Settings, run_id: str, *, now: datetime | None = None) -> Path:
@@ -66,7 +67,7 @@ class RunLogReporter(Reporter):
             raise ValueError(f"log format must be one of {FORMATS}, not {fmt!r}")
         self.inner = inner
         self.path = path
-        self.fmt = fmt
+        self.fmt = "json" if fmt == "json" else "text"
         self.run_id = run_id
         self._lock = threading.Lock()
         self._file: TextIO | None = None
