@@ -220,6 +220,9 @@ def test_wrong_password_is_a_clear_error_fast(make_project, server, cli):
 def test_closed_port_is_a_clear_error_fast(make_project, server, cli):
     port = _free_port()
     root = _project(make_project, server, "pg_port", port=port)
+    # A closed port is retried by default (tests/test_retries.py): one attempt fails at once.
+    config = json.loads((root / "sbdk_config.json").read_text())
+    (root / "sbdk_config.json").write_text(json.dumps({**config, "retries": {"attempts": 1}}))
     result = cli("dev", "--target", "prod", cwd=root)
     assert result.exit_code == 4
     assert f"Cannot connect to PostgreSQL at 127.0.0.1:{port}" in result.stderr

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir
 from sbdk.dbt.release import release_duckdb
-from sbdk.errors import DbtError
+from sbdk.errors import DbtError, causes
 from sbdk.run.context import RunContext
 from sbdk.run.process import collector_paused, environment
 from sbdk.run.reporters import Reporter
 from sbdk.run.results import DbtReport, NodeResult
+from sbdk.run.retry import Predicate, transient_for
 from sbdk.testing import Faults
 
 if TYPE_CHECKING:
@@ -39,6 +40,18 @@ _DBT_HEADER = re.compile(r"\A\w+ Error in \w+ \S+ \(.*\)\n")
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
 # Failing rows shown per failed data test (the query hint shows them all).
 FAILING_ROWS_SHOWN = 5
+# A download that did not get through, in git's words (a hub or tarball package fails with a Python
+# ConnectionError, after dbt_common's connection_exception_retry has tried it five more times).
+_NETWORK_TEXTS = (
+    "Could not resolve host",
+    "Temporary failure in name resolution",
+    "Failed to connect to",
+    "Connection timed out",
+    "Connection refused",
+    "Connection reset",
+    "The remote end hung up unexpectedly",
+    "early EOF",
+)
 
 
 class _Progress:
@@ -106,6 +119,7 @@ def _node_results(result: Any, project_dir: Path) -> tuple[NodeResult, ...]:
                 message=message,
                 failures=item.failures,
                 compiled_path=(project_dir / compiled) if compiled else None,
+                source_path=getattr(node, "original_file_path", None) or None,
                 relation=getattr(node, "relation_name", None) or None,
                 materialized=str(getattr(getattr(node, "config", None), "materialized", "") or "") or None,
             )
@@ -214,6 +228,73 @@ def _renumbered(text: str, line: int) -> str:
     return "\n".join(lines)
 
 
+def is_transient_download(exc: BaseException) -> bool:
+    """Whether `dbt deps` failed on the network (worth downloading again), not because the answer was no
+    (a package or version that does not exist, a bad packages.yml)."""
+    chain = list(causes(exc))
+    for current in chain:
+        # The server answered, and said no (404): dbt wraps that in a ConnectionError too.
+        status = getattr(getattr(current, "response", None), "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and status != 429:
+            return False
+    return any(
+        isinstance(current, (ConnectionError, TimeoutError)) or any(text in str(current) for text in _NETWORK_TEXTS)
+        for current in chain
+    )
+
+
+class _FailedForNow(Exception):
+    """A dbt invocation that failed for a passing reason: raised to invoke it again, with its result."""
+
+    def __init__(self, outcome: Any, why: str) -> None:
+        super().__init__(why)
+        self.outcome = outcome
+
+
+def _retried(
+    context: RunContext, what: str, invoke: Callable[[], Any], failed_for_now: Callable[[Any], str | None]
+) -> Any:
+    """dbtRunner's result of `invoke()`, invoked again (the run's retries) while `failed_for_now` says
+    why it failed (dbtRunner never raises); once they are used up, the last result as it is."""
+
+    def attempt() -> Any:
+        outcome = invoke()
+        why = None if outcome.success else failed_for_now(outcome)
+        if why:
+            raise _FailedForNow(outcome, why)
+        return outcome
+
+    try:
+        return context.retry.call(attempt, lambda exc: isinstance(exc, _FailedForNow), what=what)
+    except _FailedForNow as exc:
+        return exc.outcome
+
+
+def _download_failure(outcome: Any) -> str | None:
+    exc = outcome.exception
+    return str(exc) if isinstance(exc, BaseException) and is_transient_download(exc) else None
+
+
+def _connection_failure(is_transient: Predicate, outcome: Any) -> str | None:
+    """The error of a build that could not reach its database for a moment (a server restarting, a file
+    a reader holds): dbt's own exception, or a node's error."""
+    failed = [item.message for item in getattr(outcome.result, "results", None) or () if str(item.status) == "error"]
+    for error in [outcome.exception, *failed]:
+        if error and is_transient(error if isinstance(error, BaseException) else Exception(error)):
+            return " ".join(str(error).split())[:300]
+    return None
+
+
+def _failed_for_now(context: RunContext, command: str) -> Callable[[Any], str | None]:
+    """How `dbt <command>` fails for a passing reason: deps on the network, a build on its database."""
+    if command == "deps":
+        return _download_failure
+    if command in _BUILDING:
+        is_transient = transient_for(context.store)
+        return lambda outcome: _connection_failure(is_transient, outcome)
+    return lambda outcome: None
+
+
 def _common_args(context: RunContext) -> list[str]:
     settings = context.settings
     return [
@@ -234,7 +315,8 @@ def _invoke(context: RunContext, command: str, progress: _Progress) -> Any:
     log_level = "none"
     packages = any((project_dir / name).is_file() for name in _PACKAGE_FILES)
     if command != "deps" and packages and not (project_dir / "dbt_packages").is_dir():
-        deps = dbtRunner().invoke(["deps", *common, "--log-level", log_level])
+        deps_args = ["deps", *common, "--log-level", log_level]
+        deps = _retried(context, "dbt deps", lambda: dbtRunner().invoke(deps_args), _download_failure)
         if not deps.success:
             raise DbtError(
                 f"`dbt deps` failed for {project_dir}: {deps.exception or 'see dbt/logs/dbt.log'}",
@@ -255,11 +337,15 @@ def run_dbt(context: RunContext, command: str = "build") -> DbtReport:
     report (`success` False); raises DbtError when dbt cannot run at all."""
     progress = _Progress(context.reporter, context.plan.verbose, context.faults)
     started = time.perf_counter()
-    try:
-        with environment(dbt_environment(context.settings)), collector_paused(context.pause_gc):
-            outcome = _invoke(context, command, progress)
-    finally:
-        release_duckdb()
+
+    def invoke() -> Any:
+        try:
+            with environment(dbt_environment(context.settings)), collector_paused(context.pause_gc):
+                return _invoke(context, command, progress)
+        finally:
+            release_duckdb()
+
+    outcome = _retried(context, f"dbt {command}", invoke, _failed_for_now(context, command))
     seconds = time.perf_counter() - started
     nodes = _node_results(outcome.result, context.settings.paths.dbt_project_dir)
     error = _run_error(context.store, outcome, nodes)

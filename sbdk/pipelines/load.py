@@ -18,6 +18,7 @@ from sbdk.run.context import RunContext
 from sbdk.run.plan import RunPlan
 from sbdk.run.process import environment
 from sbdk.run.results import LoadReport, TableLoad
+from sbdk.run.retry import transient_for
 from sbdk.settings import DataVolume, Settings
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ def _extract_and_load(
         run.reporter.stage("load", f"{tally.total:,} rows into {run.store.describe()}")
         pipeline.normalize()
         run.faults.reached("load")
-        pipeline.load(raise_on_failed_jobs=True)
+        _load_retried(run, pipeline)
     except KeyboardInterrupt:
         raise
     except Exception as exc:
@@ -363,6 +364,18 @@ def _extract_and_load(
             hint="Run again with --verbose for dlt's full error; your previous tables are unchanged.",
         ) from exc
     return generated - started, time.perf_counter() - generated
+
+
+def _load_retried(run: RunContext, pipeline: Any) -> None:
+    """dlt's load into the store, loaded again while the store refuses it for a moment (a server
+    restarting, a file a reader holds). A failed load leaves its package pending, and a new `load()`
+    resumes it (dlt's own way); a package that is no longer pending is never loaded again."""
+    is_transient = transient_for(run.store)
+    run.retry.call(
+        lambda: pipeline.load(raise_on_failed_jobs=True),
+        lambda exc: is_transient(exc) and pipeline.has_pending_data,
+        what=f"Loading into {run.store.describe()}",
+    )
 
 
 def _hints(spec: PipelineSpec) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sbdk.run.plan import RunPlan
 from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.retry import NO_RETRY, RetriesItself, Retry
 from sbdk.settings import Settings
 from sbdk.testing import NO_FAULTS, Faults
 
@@ -29,6 +30,7 @@ class RunContext:
     # cyclic GC while dbt builds (sbdk.run.process.collector_paused); a long-lived one may not.
     pause_gc: bool = False
     observers: tuple[RunObserver, ...] = ()  # notifications, traces: they watch, never change the run
+    retry: Retry = NO_RETRY  # how transient failures are retried (sbdk.run.retry)
 
     @classmethod
     def of(cls, settings: Settings, plan: RunPlan | None = None, **values) -> RunContext:
@@ -36,4 +38,9 @@ class RunContext:
         from sbdk.stores import store_for
 
         faults = values.get("faults", NO_FAULTS)
-        return cls(settings=settings, store=store_for(settings, faults), plan=plan or RunPlan(), **values)
+        values.setdefault("retry", Retry(settings.retries, values.get("reporter", NULL_REPORTER)))
+        store = store_for(settings, faults)
+        if isinstance(store, RetriesItself):
+            # store_for knows no reporter: the store's connects and opens retry under the run's policy.
+            store.retry = values["retry"]
+        return cls(settings=settings, store=store, plan=plan or RunPlan(), **values)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbdk.errors import LockError, NotLoadedError, PipelineError, SbdkError
+from sbdk.errors import LockError, NotLoadedError, PipelineError, SbdkError, causes
+from sbdk.run.retry import NO_RETRY, Retry
 from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, append_error
 from sbdk.stores.base import quote as _quote
 from sbdk.testing import NO_FAULTS, Faults
@@ -40,6 +41,12 @@ def lock_error(path: Path, exc: BaseException) -> SbdkError | None:
         hint="Close that program's connection (a notebook, DBeaver, the DuckDB CLI), then run sbdk again; "
         "to read the data between runs, use `sbdk query`, which opens the file only for a moment.",
     )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is (or hides) another program's lock on a DuckDB file (`lock_error`): a reader,
+    a notebook or the page may let go of it in a moment, so opening it is worth trying again."""
+    return any("Could not set lock" in str(c) or "Conflicting lock" in str(c) for c in causes(exc))
 
 
 @contextmanager
@@ -341,10 +348,14 @@ class DuckDBStore:
     """The project's DuckDB file as a load target."""
 
     kind = "duckdb"
+    retry: Retry = NO_RETRY  # a run's policy (RunContext.of): opening the file waits out a passing lock
 
     def __init__(self, path: Path, faults: Faults = NO_FAULTS) -> None:
         self.path = path
         self.faults = faults
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
 
     def describe(self) -> str:
         return str(self.path)
@@ -353,7 +364,9 @@ class DuckDBStore:
         """Before a load: the file opens for writing (a lock held by another program is named).
         dbt alone needs no more than the raw tables, which run_dbt reads first."""
         if load:
-            ensure_writable(self.path)
+            self.retry.call(
+                lambda: ensure_writable(self.path), is_transient, what=f"Opening {self.path.name} for writing"
+            )
 
     def hold(self, command: str) -> AbstractContextManager[None]:
         """Nothing more to hold: the project's run lock covers its DuckDB file."""
@@ -361,7 +374,10 @@ class DuckDBStore:
 
     @contextmanager
     def session(self) -> Iterator[DuckDBSession]:
-        with connect(self.path) as con:
+        with ExitStack() as opened:
+            con = self.retry.call(
+                lambda: opened.enter_context(connect(self.path)), is_transient, what=f"Opening {self.path.name}"
+            )
             yield DuckDBSession(con, self.faults)
 
     def dlt_destination(self):

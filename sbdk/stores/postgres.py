@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sbdk.errors import LockError, SbdkError, TargetError, UsageError
+from sbdk.errors import LockError, SbdkError, TargetError, UsageError, causes
+from sbdk.run.retry import NO_RETRY, Retry
 from sbdk.settings import Target
 from sbdk.stores.base import LOAD_PREFIX, META_SCHEMA, RAW_SCHEMA, append_error
 from sbdk.stores.base import quote as _quote
@@ -45,6 +46,24 @@ def connection_error(target: Target, exc: BaseException) -> TargetError:
         hint="Check that the server is running and reachable, and the host, port and database of "
         f"target {target.name!r} in sbdk_config.json.",
     )
+
+
+# What a server that is starting, restarting or dropping connections for a moment makes libpq say
+# (there is no error code before a session exists): worth connecting again. A refused login, an unknown
+# host or database, or a timeout to an unreachable host is none of these, and fails at once.
+_TRANSIENT = (
+    "Connection refused",
+    "Connection reset",
+    "server closed the connection unexpectedly",
+    "could not receive data from server",
+    "the database system is starting up",
+    "the database system is not yet accepting connections",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` (or an error behind it: dlt and dbt wrap the driver's) is a passing connection failure."""
+    return any(text in str(c) for c in causes(exc) for text in _TRANSIENT)
 
 
 class PostgresSession:
@@ -220,27 +239,37 @@ def _lock_holder(cursor: Any) -> str:
 
 class PostgresStore:
     kind = "postgres"
+    retry: Retry = NO_RETRY  # a run's policy (RunContext.of): connecting waits out a server's restart
 
     def __init__(self, target: Target, faults: Faults = NO_FAULTS) -> None:
         self.target = target
         self.faults = faults
 
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
     def describe(self) -> str:
         return self.target.describe()
 
     def _connect(self) -> Any:
+        """A new connection (every session, and the run lock's), tried again while the server refuses."""
         psycopg2 = require_driver()
-        try:
-            return psycopg2.connect(
-                host=self.target.host,
-                port=self.target.port,
-                dbname=self.target.database,
-                user=self.target.user,
-                password=self.target.password or "",
-                connect_timeout=self.target.connect_timeout,
-            )
-        except psycopg2.Error as exc:
-            raise connection_error(self.target, exc) from exc
+
+        def attempt() -> Any:
+            try:
+                return psycopg2.connect(
+                    host=self.target.host,
+                    port=self.target.port,
+                    dbname=self.target.database,
+                    user=self.target.user,
+                    password=self.target.password or "",
+                    connect_timeout=self.target.connect_timeout,
+                )
+            except psycopg2.Error as exc:
+                raise connection_error(self.target, exc) from exc
+
+        where = f"Connecting to PostgreSQL at {self.target.host}:{self.target.port}"
+        return self.retry.call(attempt, is_transient, what=where)
 
     @contextmanager
     def session(self) -> Iterator[PostgresSession]:
