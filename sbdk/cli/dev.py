@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sbdk.cli.options import ConfigFileOpt, DbtOnlyOpt, PipelinesOnlyOpt, VerboseOpt, WaitOpt, load
-from sbdk.run.plan import RunPlan, Trigger
 
 if TYPE_CHECKING:
     from sbdk.errors import SbdkError
+    from sbdk.run.plan import RunPlan
     from sbdk.run.results import RunReport
     from sbdk.settings import Settings
 
@@ -51,6 +51,7 @@ def dev(
     from sbdk.cli.progress import render_summary
     from sbdk.cli.render import console
     from sbdk.errors import ExitCode, SbdkError
+    from sbdk.run.plan import RunPlan, Trigger
     from sbdk.settings import resolve_volume
 
     settings = load(ctx, config_file, verbose)

@@ -13,8 +13,8 @@ from sbdk.notify.schema import column_changes, read_columns
 from sbdk.notify.send import MissingVariable, Sending, secret_values, secrets_wanted, start, target_name
 from sbdk.notify.state import read_state, write_state
 from sbdk.run.observers import RunObserver
-from sbdk.run.reporters import Reporter
-from sbdk.run.results import NodeResult, RunStatus
+from sbdk.run.reporters import ForwardingReporter, Reporter
+from sbdk.run.results import RunStatus
 
 if TYPE_CHECKING:
     from sbdk.run.context import RunContext
@@ -128,34 +128,13 @@ class NotifyObserver(RunObserver):
         return find_log(self.settings, run_id)
 
 
-class _StageSeen(Reporter):
+class _StageSeen(ForwardingReporter):
     """Forwards every call to `inner`, noting the stage the run is in."""
 
     def __init__(self, inner: Reporter, observer: NotifyObserver) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.observer = observer
 
     def stage(self, name: str, detail: str = "") -> None:
         self.observer.stage = name
-        self.inner.stage(name, detail)
-
-    def table_progress(self, table: str, rows: int, total: int | None) -> None:
-        self.inner.table_progress(table, rows, total)
-
-    def table_done(self, table: str, rows: int, seconds: float) -> None:
-        self.inner.table_done(table, rows, seconds)
-
-    def dbt_nodes(self, total: int) -> None:
-        self.inner.dbt_nodes(total)
-
-    def node_started(self, name: str, resource_type: str) -> None:
-        self.inner.node_started(name, resource_type)
-
-    def node_finished(self, node: NodeResult) -> None:
-        self.inner.node_finished(node)
-
-    def log(self, message: str) -> None:
-        self.inner.log(message)
-
-    def warn(self, message: str) -> None:
-        self.inner.warn(message)
+        super().stage(name, detail)

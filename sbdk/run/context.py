@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sbdk.run.plan import RunPlan
 from sbdk.run.reporters import NULL_REPORTER, Reporter
-from sbdk.run.retry import NO_RETRY, RetriesItself, Retry
+from sbdk.run.retry import NO_RETRY, Retry
 from sbdk.settings import Settings
 from sbdk.testing import NO_FAULTS, Faults
 
@@ -37,10 +37,6 @@ class RunContext:
         """A context on the settings' active target (for a run, or a check like `sbdk doctor`)."""
         from sbdk.stores import store_for
 
-        faults = values.get("faults", NO_FAULTS)
-        values.setdefault("retry", Retry(settings.retries, values.get("reporter", NULL_REPORTER)))
-        store = store_for(settings, faults)
-        if isinstance(store, RetriesItself):
-            # store_for knows no reporter: the store's connects and opens retry under the run's policy.
-            store.retry = values["retry"]
+        retry = values.setdefault("retry", Retry(settings.retries, values.get("reporter", NULL_REPORTER)))
+        store = store_for(settings, values.get("faults", NO_FAULTS), retry)
         return cls(settings=settings, store=store, plan=plan or RunPlan(), **values)

@@ -37,3 +37,36 @@ class Reporter:
 
 
 NULL_REPORTER = Reporter()
+
+
+class ForwardingReporter(Reporter):
+    """Passes every call on to `inner`. A reporter that watches a run (its log file, a trace, the
+    stage notifications name) subclasses this and overrides only what it watches, calling super():
+    a method added to Reporter later is forwarded without anyone having to remember it."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+
+    def stage(self, name: str, detail: str = "") -> None:
+        self.inner.stage(name, detail)
+
+    def table_progress(self, table: str, rows: int, total: int | None) -> None:
+        self.inner.table_progress(table, rows, total)
+
+    def table_done(self, table: str, rows: int, seconds: float) -> None:
+        self.inner.table_done(table, rows, seconds)
+
+    def dbt_nodes(self, total: int) -> None:
+        self.inner.dbt_nodes(total)
+
+    def node_started(self, name: str, resource_type: str) -> None:
+        self.inner.node_started(name, resource_type)
+
+    def node_finished(self, node: NodeResult) -> None:
+        self.inner.node_finished(node)
+
+    def log(self, message: str) -> None:
+        self.inner.log(message)
+
+    def warn(self, message: str) -> None:
+        self.inner.warn(message)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, TypeVar
 
 from sbdk.errors import SbdkError, causes
 from sbdk.run.reporters import NULL_REPORTER, Reporter
@@ -112,16 +112,7 @@ class Retry:
 NO_RETRY = Retry()
 
 
-@runtime_checkable
-class RetriesItself(Protocol):
-    """A store that retries its own transient failures (connecting, opening its file) with `retry`,
-    and knows which of its errors are transient (both stores are: RunContext.of gives them the run's)."""
-
-    retry: Retry
-
-    def is_transient(self, exc: BaseException) -> bool: ...
-
-
 def transient_for(store: object) -> Predicate:
-    """The store's test of a transient failure (for a store that has none, nothing is)."""
-    return store.is_transient if isinstance(store, RetriesItself) else never
+    """The store's test of a transient failure (for an object that has none, nothing is)."""
+    test = getattr(store, "is_transient", None)
+    return test if callable(test) else never

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from sbdk.run.reporters import Reporter
+from sbdk.run.reporters import ForwardingReporter, Reporter
 from sbdk.run.results import NodeResult, RunReport, RunStatus
 from sbdk.settings import Settings
 
@@ -46,7 +46,7 @@ def find_log(settings: Settings, run_id: str) -> Path | None:
     return matches[-1] if matches else None
 
 
-class RunLogReporter(Reporter):
+class RunLogReporter(ForwardingReporter):
     """Forwards every call to `inner` and appends one line per event to the run's log file.
 
     Use it as a context manager around `runner.run(..., run_id=run_id)` and call `finish(report)`
@@ -65,7 +65,7 @@ class RunLogReporter(Reporter):
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"log format must be one of {FORMATS}, not {fmt!r}")
-        self.inner = inner
+        super().__init__(inner)
         self.path = path
         self.fmt = "json" if fmt == "json" else "text"
         self.run_id = run_id
@@ -143,9 +143,6 @@ class RunLogReporter(Reporter):
         self._stage, self._stage_started = name, time.perf_counter()
         self._write(name, "stage_started", detail=detail or None)
         self.inner.stage(name, detail)
-
-    def table_progress(self, table: str, rows: int, total: int | None) -> None:
-        self.inner.table_progress(table, rows, total)
 
     def table_done(self, table: str, rows: int, seconds: float) -> None:
         self._write(self._stage, "table_done", table=table, rows=rows, duration=seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sbdk.run.retry import NO_RETRY, Retry
 from sbdk.settings import Settings
 from sbdk.testing import NO_FAULTS, Faults
 
@@ -11,13 +12,14 @@ if TYPE_CHECKING:
     from sbdk.stores.base import Store
 
 
-def store_for(settings: Settings, faults: Faults = NO_FAULTS) -> Store:
-    """A DuckDBStore or PostgresStore for the settings' active target."""
+def store_for(settings: Settings, faults: Faults = NO_FAULTS, retry: Retry = NO_RETRY) -> Store:
+    """A DuckDBStore or PostgresStore for the settings' active target (its connects and opens retried
+    under `retry`, the run's policy)."""
     target = settings.active_target
     if target.type == "postgres":
         from sbdk.stores.postgres import PostgresStore
 
-        return PostgresStore(target, faults)
+        return PostgresStore(target, faults, retry)
     from sbdk.stores.duckdb import DuckDBStore
 
-    return DuckDBStore(settings.paths.duckdb_path, faults)
+    return DuckDBStore(settings.paths.duckdb_path, faults, retry)

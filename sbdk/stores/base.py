@@ -101,6 +101,9 @@ class Store(Protocol):
     def translate(self, exc: BaseException) -> SbdkError | None:
         """A clear SbdkError for a driver error this store recognises (a lock, a refused login)."""
 
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether `exc` is a passing failure of this store, worth trying again (sbdk.run.retry)."""
+
     def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
         """Rows of each named relation (name -> relation as dbt quotes it), read briefly."""
 

@@ -348,11 +348,11 @@ class DuckDBStore:
     """The project's DuckDB file as a load target."""
 
     kind = "duckdb"
-    retry: Retry = NO_RETRY  # a run's policy (RunContext.of): opening the file waits out a passing lock
 
-    def __init__(self, path: Path, faults: Faults = NO_FAULTS) -> None:
+    def __init__(self, path: Path, faults: Faults = NO_FAULTS, retry: Retry = NO_RETRY) -> None:
         self.path = path
         self.faults = faults
+        self.retry = retry  # the run's policy: opening the file waits out a lock held for a moment
 
     def is_transient(self, exc: BaseException) -> bool:
         return is_transient(exc)

@@ -239,11 +239,11 @@ def _lock_holder(cursor: Any) -> str:
 
 class PostgresStore:
     kind = "postgres"
-    retry: Retry = NO_RETRY  # a run's policy (RunContext.of): connecting waits out a server's restart
 
-    def __init__(self, target: Target, faults: Faults = NO_FAULTS) -> None:
+    def __init__(self, target: Target, faults: Faults = NO_FAULTS, retry: Retry = NO_RETRY) -> None:
         self.target = target
         self.faults = faults
+        self.retry = retry  # the run's policy: connecting waits out a server that restarts
 
     def is_transient(self, exc: BaseException) -> bool:
         return is_transient(exc)

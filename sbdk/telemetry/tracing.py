@@ -39,7 +39,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from sbdk import __version__
 from sbdk.run.context import RunContext
 from sbdk.run.observers import RunObserver
-from sbdk.run.reporters import NULL_REPORTER, Reporter
+from sbdk.run.reporters import NULL_REPORTER, ForwardingReporter, Reporter
 from sbdk.run.results import LoadReport, NodeResult, RunReport, RunStatus
 from sbdk.settings import Settings
 from sbdk.telemetry import ENDPOINT, TRACEPARENT
@@ -116,12 +116,12 @@ class TracingObserver(RunObserver):
                 )
 
 
-class TracingReporter(Reporter):
+class TracingReporter(ForwardingReporter):
     """Forwards everything to the run's reporter, and turns stages, tables and nodes into spans.
     A tracing error is one warning, then tracing stops: it never reaches the run."""
 
     def __init__(self, inner: Reporter, spans: RunSpans) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.spans = spans
         self.broken = False
 
@@ -138,9 +138,6 @@ class TracingReporter(Reporter):
         self._trace(lambda: self.spans.stage(name, detail))
         self.inner.stage(name, detail)
 
-    def table_progress(self, table: str, rows: int, total: int | None) -> None:
-        self.inner.table_progress(table, rows, total)
-
     def table_done(self, table: str, rows: int, seconds: float) -> None:
         self._trace(lambda: self.spans.table_done(table, rows, seconds))
         self.inner.table_done(table, rows, seconds)
@@ -156,12 +153,6 @@ class TracingReporter(Reporter):
     def node_finished(self, node: NodeResult) -> None:
         self._trace(lambda: self.spans.node_finished(node))
         self.inner.node_finished(node)
-
-    def log(self, message: str) -> None:
-        self.inner.log(message)
-
-    def warn(self, message: str) -> None:
-        self.inner.warn(message)
 
 
 class RunSpans:
