@@ -180,7 +180,9 @@ def test_cli_rejects_negative_scale(project, cli):
     assert "--scale -1.0 must be between 0 and" in result.stderr
 
 
-def test_database_held_by_another_program_fails_before_generating(project, cli):
+def test_database_held_by_another_program_fails_before_generating(project, cli, monkeypatch):
+    # No retries: waiting out a held file is tests/test_retries.py's subject; here, the message.
+    monkeypatch.setenv("SBDK_RETRIES__ATTEMPTS", "1")
     db = project / "data" / "dev.duckdb"
     holder = subprocess.Popen(
         [
