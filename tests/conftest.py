@@ -92,6 +92,24 @@ class Cli:
 
 
 @pytest.fixture
+def served():
+    """Starts `sbdk webhooks` processes (tests/test_webhooks.py `Served`) and kills them afterwards."""
+    from test_webhooks import Served
+
+    started: list[Served] = []
+
+    def start(root: Path, *args: str) -> Served:
+        server = Served(root, *args)
+        started.append(server)
+        server.ready()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
 def cli() -> Cli:
     return Cli()
 

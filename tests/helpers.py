@@ -40,3 +40,21 @@ MARTS = {"user_metrics": "user_id", "daily_kpis": "activity_date", "funnel": "se
 
 def mart_checksums(root: Path) -> dict[str, str]:
     return {mart: checksum(root, f"main.{mart}", key) for mart, key in MARTS.items()}
+
+
+def small_sbdk_db(path: Path) -> Path:
+    """A small database shaped like sbdk's at `path` (raw views over a load schema, _sbdk.raw_tables)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema _sbdk; create schema raw; create schema _sbdk_load_1")
+        con.execute("create table _sbdk_load_1.raw_users as select range + 1 as user_id from range(5)")
+        con.execute("create view raw.raw_users as select * from _sbdk_load_1.raw_users")
+        con.execute(
+            "create table _sbdk.raw_tables (table_name varchar primary key, load_schema varchar, "
+            "rows bigint, loaded_at timestamptz default current_timestamp)"
+        )
+        con.execute("insert into _sbdk.raw_tables values ('raw_users', '_sbdk_load_1', 5, current_timestamp)")
+    finally:
+        con.close()
+    return path

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import small_sbdk_db
 
 from sbdk.cli import history as history_cli
 from sbdk.cli import query as query_cli
@@ -354,17 +355,9 @@ def test_a_compiled_sql_path_stays_whole(tmp_path: Path) -> None:
 
 def small_project_db(root: Path) -> None:
     """A database like a built project's: the daily_kpis mart and a wide table, plus sbdk's bookkeeping."""
-    path = root / "data" / "dev.duckdb"
+    path = small_sbdk_db(root / "data" / "dev.duckdb")
     con = duckdb.connect(str(path))
     try:
-        con.execute("create schema _sbdk; create schema raw; create schema _sbdk_load_1")
-        con.execute("create table _sbdk_load_1.raw_users as select range + 1 as user_id from range(5)")
-        con.execute("create view raw.raw_users as select * from _sbdk_load_1.raw_users")
-        con.execute(
-            "create table _sbdk.raw_tables (table_name varchar primary key, load_schema varchar, "
-            "rows bigint, loaded_at timestamptz default current_timestamp)"
-        )
-        con.execute("insert into _sbdk.raw_tables values ('raw_users', '_sbdk_load_1', 5, current_timestamp)")
         columns = ", ".join(f"{name} {kind}" for name, kind in DAILY_KPIS)
         con.execute(f"create table main.daily_kpis ({columns})")
         con.executemany(f"insert into main.daily_kpis values ({', '.join('?' * len(DAILY_KPIS))})", KPI_ROWS)

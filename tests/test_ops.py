@@ -15,6 +15,7 @@ import duckdb
 import pytest
 import typer
 from conftest import edit_config
+from helpers import small_sbdk_db
 
 from sbdk.errors import UsageError
 from sbdk.ops.query import StatementBuffer, json_value, refuse_writes
@@ -34,21 +35,8 @@ def plain(output: str) -> str:
 
 
 def fake_db(root: Path) -> Path:
-    """A small database shaped like sbdk's (raw views over a load schema, _sbdk.raw_tables)."""
-    path = root / "data" / "dev.duckdb"
-    con = duckdb.connect(str(path))
-    try:
-        con.execute("create schema _sbdk; create schema raw; create schema _sbdk_load_1")
-        con.execute("create table _sbdk_load_1.raw_users as select range + 1 as user_id from range(5)")
-        con.execute("create view raw.raw_users as select * from _sbdk_load_1.raw_users")
-        con.execute(
-            "create table _sbdk.raw_tables (table_name varchar primary key, load_schema varchar, "
-            "rows bigint, loaded_at timestamptz default current_timestamp)"
-        )
-        con.execute("insert into _sbdk.raw_tables values ('raw_users', '_sbdk_load_1', 5, current_timestamp)")
-    finally:
-        con.close()
-    return path
+    """A small database shaped like sbdk's in the project `root`."""
+    return small_sbdk_db(root / "data" / "dev.duckdb")
 
 
 # -- history

@@ -2,80 +2,35 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from tests_support import SMALL
+from tests_support import PG_PASSWORD, SMALL, PostgresCluster, free_port
 
 pytestmark = pytest.mark.slow
-PASSWORD = "sbdk-test-pw"
-
-
-def _binary(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+PASSWORD = PG_PASSWORD
 
 
 @pytest.fixture(scope="module")
 def server():
     """A PostgreSQL cluster on a free loopback port, password auth over TCP; stopped afterwards."""
-    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
-    if not (initdb and pg_ctl):
+    cluster = PostgresCluster.create()
+    if cluster is None:
         message = "PostgreSQL server binaries (initdb, pg_ctl) not found; .ci/run installs them"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    import tempfile
-
-    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
-    base = Path(tempfile.mkdtemp(prefix="sbdk-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        run_as = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres")
-    pwfile = base / "pw"
-    pwfile.write_text(PASSWORD)
-    if run_as:
-        shutil.chown(pwfile, "postgres")
-    data = base / "data"
-    subprocess.run(
-        [*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=trust",
-         f"--pwfile={pwfile}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    port = _free_port()
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    import psycopg2
-
-    con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=PASSWORD, dbname="postgres")
-    con.autocommit = True
+    cluster.start()
+    con = cluster.connect()
     try:
-        yield {"port": port, "con": con}
+        yield {"port": cluster.port, "con": con}
     finally:
         con.close()
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
 
 
 def _database(server, name: str) -> str:
@@ -218,7 +173,7 @@ def test_wrong_password_is_a_clear_error_fast(make_project, server, cli):
 
 
 def test_closed_port_is_a_clear_error_fast(make_project, server, cli):
-    port = _free_port()
+    port = free_port()
     root = _project(make_project, server, "pg_port", port=port)
     # A closed port is retried by default (tests/test_retries.py): one attempt fails at once.
     config = json.loads((root / "sbdk_config.json").read_text())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import small_sbdk_db
 
 from sbdk.errors import LockError, UsageError
 from sbdk.ops.doctor import PASS, check_database
@@ -57,24 +58,6 @@ WROTE = {
 }
 READ = ("read_csv outside the project", "read_text outside the project", "glob outside the project")
 SECRET = "a line of a file outside the project"
-
-
-def small_db(path: Path) -> Path:
-    """A database shaped like sbdk's (raw views over a load schema, _sbdk.raw_tables)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    try:
-        con.execute("create schema _sbdk; create schema raw; create schema _sbdk_load_1")
-        con.execute("create table _sbdk_load_1.raw_users as select range + 1 as user_id from range(5)")
-        con.execute("create view raw.raw_users as select * from _sbdk_load_1.raw_users")
-        con.execute(
-            "create table _sbdk.raw_tables (table_name varchar primary key, load_schema varchar, "
-            "rows bigint, loaded_at timestamptz default current_timestamp)"
-        )
-        con.execute("insert into _sbdk.raw_tables values ('raw_users', '_sbdk_load_1', 5, current_timestamp)")
-    finally:
-        con.close()
-    return path
 
 
 def outside(tmp_path: Path) -> dict[str, str]:
@@ -158,7 +141,7 @@ def test_the_read_only_connection_refuses_the_attack_by_itself(
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    db = small_db(tmp_path / "project" / "data" / "dev.duckdb")
+    db = small_sbdk_db(tmp_path / "project" / "data" / "dev.duckdb")
     sql = ATTACKS[name].format(db=db, **outside(tmp_path))
     before = snapshot(tmp_path)
 
@@ -173,7 +156,7 @@ def test_the_read_only_connection_refuses_the_attack_by_itself(
 @pytest.mark.parametrize("name", [*WROTE, *READ])
 def test_the_attack_works_on_a_plain_read_only_connection(name: str, tmp_path: Path) -> None:
     """The reproduction: what the hardened connection stops did happen with `read_only=True` alone."""
-    db = small_db(tmp_path / "project" / "data" / "dev.duckdb")
+    db = small_sbdk_db(tmp_path / "project" / "data" / "dev.duckdb")
     places = {"db": str(db), **outside(tmp_path)}
     before = snapshot(tmp_path)
 
@@ -195,7 +178,7 @@ def test_the_attack_works_on_a_plain_read_only_connection(name: str, tmp_path: P
 
 
 def test_the_read_only_connection_has_its_settings(tmp_path: Path) -> None:
-    db = small_db(tmp_path / "dev.duckdb")
+    db = small_sbdk_db(tmp_path / "dev.duckdb")
 
     with duckdb_store.connect_read_only(db) as con:
         settings = dict(con.execute("select name, value from duckdb_settings()").fetchall())
@@ -305,7 +288,7 @@ def test_json_values_are_null_for_nan_and_infinity() -> None:
 
 
 def test_query_json_is_strict_json(project: Path, cli) -> None:
-    small_db(project / "data" / "dev.duckdb")
+    small_sbdk_db(project / "data" / "dev.duckdb")
     sql = (
         "select 'nan'::double as nan, 'inf'::double as inf, '-inf'::float as minus_inf, 1.5 as num, "
         "['nan'::double, 2.0] as list, {'x': 'inf'::double} as struct, map(['k'], ['-inf'::double]) as map"
@@ -321,7 +304,7 @@ def test_query_json_is_strict_json(project: Path, cli) -> None:
 
 
 def test_query_shows_the_result_of_every_statement(project: Path, cli) -> None:
-    small_db(project / "data" / "dev.duckdb")
+    small_sbdk_db(project / "data" / "dev.duckdb")
     sql = "select 1 as a; select count(*) as n, 'x' as s from raw.raw_users; select 'nan'::double as f"
 
     as_json = cli("query", sql, "-f", "json", cwd=project)
@@ -340,7 +323,7 @@ def test_query_shows_the_result_of_every_statement(project: Path, cli) -> None:
 
 
 def test_a_failing_statement_is_named_and_nothing_is_printed(project: Path, cli) -> None:
-    small_db(project / "data" / "dev.duckdb")
+    small_sbdk_db(project / "data" / "dev.duckdb")
 
     result = cli("query", "select 1 as a; select nope from raw.raw_users", "-f", "json", cwd=project)
 
@@ -350,7 +333,7 @@ def test_a_failing_statement_is_named_and_nothing_is_printed(project: Path, cli)
 
 
 def test_several_statements_are_refused_before_any_runs(project: Path, cli) -> None:
-    small_db(project / "data" / "dev.duckdb")
+    small_sbdk_db(project / "data" / "dev.duckdb")
 
     result = cli("query", "select 1 as a; copy (select 1) to 'x.csv'", "-f", "json", cwd=project)
 
@@ -364,7 +347,7 @@ def test_several_statements_are_refused_before_any_runs(project: Path, cli) -> N
 
 
 def test_query_while_this_process_writes_says_so(project: Path, cli) -> None:
-    db = small_db(project / "data" / "dev.duckdb")
+    db = small_sbdk_db(project / "data" / "dev.duckdb")
 
     with duckdb_store.connect(db):
         result = cli("query", "select 1", cwd=project)
@@ -378,7 +361,7 @@ def test_query_while_this_process_writes_says_so(project: Path, cli) -> None:
 
 def test_query_while_a_run_of_this_process_writes_names_the_run(project: Path, cli) -> None:
     # The webhook server runs builds in a worker thread; its page or MCP server reads in the same process.
-    db = small_db(project / "data" / "dev.duckdb")
+    db = small_sbdk_db(project / "data" / "dev.duckdb")
     settings = load_settings(project / "sbdk_config.json")
 
     with run_lock(settings.paths.lock_file, "sbdk webhooks"), duckdb_store.connect(db):

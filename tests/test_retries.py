@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import edit_config
-from test_postgres import PASSWORD, _binary, _free_port, _sbdk
+from test_postgres import PASSWORD, _sbdk
+from tests_support import PostgresCluster, free_port
 
 from sbdk.errors import LockError, PipelineError, TargetError
 from sbdk.run.reporters import Reporter
@@ -372,59 +373,21 @@ def test_a_sql_error_is_never_retried(project_copy, cli):
 
 
 @pytest.fixture
-def cluster(tmp_path_factory):
+def cluster():
     """A PostgreSQL cluster with database `late`, stopped: the test starts it (`start()`) when it wants."""
-    import shutil
-    import tempfile
-
-    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
-    if not (initdb and pg_ctl):
+    cluster = PostgresCluster.create(prefix="sbdk-pg-late-")
+    if cluster is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; .ci/run installs them")
-    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
-    base = Path(tempfile.mkdtemp(prefix="sbdk-pg-late-"))
-    run_as: list[str] = []
-    import os
-
-    if os.geteuid() == 0:
-        run_as = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres")
-    pwfile = base / "pw"
-    pwfile.write_text(PASSWORD)
-    if run_as:
-        shutil.chown(pwfile, "postgres")
-    data = base / "data"
-    subprocess.run(
-        [*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=trust",
-         f"--pwfile={pwfile}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    port = _free_port()
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-
-    def start() -> None:
-        subprocess.run(
-            [*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"],
-            check=True,
-            capture_output=True,
-        )
-
-    def stop() -> None:
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-
-    start()
-    import psycopg2
-
-    con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=PASSWORD, dbname="postgres")
-    con.autocommit = True
+    cluster.start()
+    con = cluster.connect()
     with con.cursor() as cur:
         cur.execute("create database late")
     con.close()
-    stop()
+    cluster.stop()
     try:
-        yield {"port": port, "start": start}
+        yield {"port": cluster.port, "start": cluster.start}
     finally:
-        stop()
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
 
 
 def _postgres_project(make_project, port: int, **retries: int) -> Path:
@@ -457,7 +420,7 @@ def test_a_postgres_server_that_starts_late_is_waited_for(make_project, cluster)
 
 @pytest.mark.slow
 def test_a_closed_port_takes_the_configured_attempts_and_says_so(make_project, cli):
-    port = _free_port()
+    port = free_port()
     root = _postgres_project(make_project, port, attempts=3, max_seconds=30)
     started = time.monotonic()
     result = cli("dev", "--target", "prod", cwd=root)

@@ -21,7 +21,6 @@ from test_webhooks import (
     GATE_PIPELINE,
     SECRET,
     Gate,
-    Served,
     deliver,
     push_payload,
     signature,
@@ -45,21 +44,6 @@ def hooked(project: Path) -> Path:
     (project / ".env").write_text(f"SBDK_WEBHOOK_SECRET={SECRET}\n")
     (project / "pipelines" / "gate.py").write_text(GATE_PIPELINE)
     return project
-
-
-@pytest.fixture
-def served():
-    started: list[Served] = []
-
-    def start(root: Path, *args: str) -> Served:
-        server = Served(root, *args)
-        started.append(server)
-        server.ready()
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
 
 
 def holding_the_run_lock(root: Path):

@@ -708,21 +708,6 @@ class Served:
             self.process.wait()
 
 
-@pytest.fixture
-def served():
-    started: list[Served] = []
-
-    def start(root: Path, *args: str) -> Served:
-        server = Served(root, *args)
-        started.append(server)
-        server.ready()
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
-
-
 def process_group_is_gone(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

@@ -58,3 +58,93 @@ def server_db(root: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+PG_PASSWORD = "sbdk-test-pw"
+
+
+def pg_binary(name: str) -> str | None:
+    """A PostgreSQL server binary (on PATH, or Debian's /usr/lib/postgresql/<version>/bin)."""
+    import glob
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port, password auth over TCP (user postgres,
+    PG_PASSWORD). Created stopped; `start()` / `stop()`; `remove()` stops it and deletes its folder.
+    None from `create()` when the server binaries are missing."""
+
+    def __init__(self, base: Path, run_as: list[str], pg_ctl: str) -> None:
+        self.base, self.run_as, self.pg_ctl = base, run_as, pg_ctl
+        self.port = free_port()
+
+    @classmethod
+    def create(cls, prefix: str = "sbdk-pg-") -> PostgresCluster | None:
+        import os
+        import shutil
+        import subprocess
+        import tempfile
+
+        initdb, pg_ctl = pg_binary("initdb"), pg_binary("pg_ctl")
+        if not (initdb and pg_ctl):
+            return None
+        # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
+        base = Path(tempfile.mkdtemp(prefix=prefix))
+        run_as: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            run_as = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(base, "postgres")
+        pwfile = base / "pw"
+        pwfile.write_text(PG_PASSWORD)
+        if run_as:
+            shutil.chown(pwfile, "postgres")
+        subprocess.run(
+            [*run_as, initdb, "-D", str(base / "data"), "-U", "postgres", "--auth-host=scram-sha-256",
+             "--auth-local=trust", f"--pwfile={pwfile}"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return cls(base, run_as, pg_ctl)
+
+    def start(self) -> None:
+        import subprocess
+
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*self.run_as, self.pg_ctl, "-D", str(self.base / "data"), "-o", options, "-l", str(self.base / "log"),
+             "-w", "start"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        import subprocess
+
+        subprocess.run(
+            [*self.run_as, self.pg_ctl, "-D", str(self.base / "data"), "-m", "immediate", "stop"], capture_output=True
+        )
+
+    def connect(self, database: str = "postgres"):
+        import psycopg2
+
+        con = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", password=PG_PASSWORD, dbname=database)
+        con.autocommit = True
+        return con
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
