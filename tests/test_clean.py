@@ -82,6 +82,18 @@ def relations(root: Path) -> set[str]:
     return {f"{schema}.{name}" for schema, name in rows}
 
 
+def test_a_model_switched_off_is_still_defined():
+    # dbt lists `enabled: false` models under "disabled": their tables are the project's, kept.
+    manifest = {
+        "nodes": {"model.p.stg": node("model", "main", "stg")},
+        "disabled": {"model.p.funnel": [node("model", "main", "funnel", "table")]},
+    }
+
+    _owned, defined = owned_and_defined(manifest)
+
+    assert relation_key("dev", "main", "funnel") in defined
+
+
 def rename_a_model(root: Path, cli) -> None:
     """Build a mart, then rename its file and build again: its first table is left behind."""
     marts = root / "dbt/models/marts"
@@ -169,3 +181,10 @@ def test_relations_are_left_alone_when_the_project_does_not_parse(copy, cli):
     assert "dbt cannot parse the project" in plain(result.stderr)
     assert "Removed dbt/target/" in plain(result.output)
     assert "main.old_name" in relations(copy)
+
+
+def test_clean_on_a_project_never_run_creates_no_database(make_project, cli) -> None:
+    project = make_project("never_run")
+    result = cli("clean", "--dry-run", cwd=project)
+    assert result.exit_code == 0, result.output
+    assert not (project / "data" / "dev.duckdb").exists()

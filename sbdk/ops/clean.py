@@ -135,9 +135,11 @@ def drop_orphans(
 def _drop_orphans(settings: Settings, *, only: Collection[Key] | None, dry_run: bool, command: str) -> Orphans:
     from sbdk.stores import store_for
 
+    store = store_for(settings)
+    if store.kind == "duckdb" and not settings.paths.duckdb_path.exists():
+        return Orphans()  # nothing built yet, and opening the store would create an empty database
     owned, defined = owned_and_defined(_parsed_manifest(settings))
     wanted = None if only is None else {relation_key(*key) for key in only}
-    store = store_for(settings)
     with store.hold(command), store.session() as session:
         con = _connection(session)
         stale = [
@@ -161,7 +163,10 @@ def owned_and_defined(manifest: dict[str, Any]) -> tuple[set[tuple[str, str]], s
     every relation it defines (models, seeds, snapshots, stored test failures, sources)."""
     owned: set[tuple[str, str]] = set()
     defined: set[Key] = set()
-    for node in (manifest.get("nodes") or {}).values():
+    # A model switched off (`enabled: false`) is still the project's: dbt lists it under "disabled"
+    # (name -> list of nodes), and plain dbt leaves its relation alone, so sbdk does too.
+    disabled = [node for nodes in (manifest.get("disabled") or {}).values() for node in nodes or ()]
+    for node in [*(manifest.get("nodes") or {}).values(), *disabled]:
         if not node.get("schema"):
             continue
         key = relation_key(node.get("database"), node["schema"], node.get("alias") or node.get("name") or "")
