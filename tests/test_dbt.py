@@ -65,6 +65,14 @@ def test_sql_error_names_the_model_and_keeps_previous_marts(project_copy, cli):
     assert mart_checksums(project_copy) == before
 
 
+def test_a_project_dbt_cannot_compile_exits_5_not_1(project_copy, cli):
+    model = project_copy / "dbt" / "models" / "marts" / "funnel.sql"
+    model.write_text("select * from {{ ref('no_such_model') }}\n")
+    result = cli("dev", "--dbt-only", cwd=project_copy)
+    assert result.exit_code == 5, result.output
+    assert "no_such_model" in result.stdout + result.stderr
+
+
 def test_failing_data_test_exits_non_zero_and_names_it(project_copy, cli):
     (project_copy / "dbt" / "tests" / "assert_no_users_at_all.sql").write_text("select * from {{ ref('stg_users') }}\n")
     result = cli("dev", "--dbt-only", cwd=project_copy)

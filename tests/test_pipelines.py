@@ -239,3 +239,27 @@ def test_a_run_that_cannot_build_changes_nothing_before_it_says_so(project, cli,
     # Checked before generating: the raw tables were not replaced by the seed-7 data.
     assert raw_checksums(project) == before
     assert "generate" not in result.stdout
+
+
+def test_a_cleanup_that_fails_after_the_swap_committed_does_not_undo_the_run(project, monkeypatch):
+    # The new tables are live once the swap commits: failing to drop the old load (a full disk)
+    # must not turn the run into "nothing changed"; the next run's prepare() drops it.
+    from sbdk.stores import duckdb as duckdb_store
+
+    run_load(project)
+    before = raw_checksums(project)
+
+    calls = []
+    original = duckdb_store.drop_unused_loads
+
+    def full_disk_after_the_swap(con):
+        calls.append(con)
+        if len(calls) == 1:  # prepare(), before the load: works
+            return original(con)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(duckdb_store, "drop_unused_loads", full_disk_after_the_swap)
+    report = run_load(project, seed=7)
+    assert {t.table for t in report.tables} == {"raw_users", "raw_events", "raw_orders"}
+    assert raw_checksums(project) != before
+    assert len(calls) == 2  # the cleanup after the commit was reached, and failed

@@ -298,6 +298,17 @@ def test_a_duckdb_file_held_for_a_moment_is_waited_for(project, cli):
     assert _last_run(project)["status"] == "succeeded"
 
 
+@pytest.mark.slow
+def test_dbt_alone_waits_for_a_file_held_for_a_moment_too(project_copy, cli):
+    holder = _hold(project_copy / "data" / "dev.duckdb", 1.5)
+    try:
+        result = cli("dev", "--dbt-only", "--select", "stg_users", cwd=project_copy)
+    finally:
+        holder.communicate()
+    assert result.exit_code == 0, result.output
+    assert "retrying in 1.0 s (2 of 3)" in result.output + result.stderr
+
+
 def test_a_duckdb_file_held_with_one_attempt_fails_at_once(project, cli):
     edit_config(project, retries={"attempts": 1})
     holder = _hold(project / "data" / "dev.duckdb", None)

@@ -96,7 +96,10 @@ def dev(
     if github:
         _github_output(settings, report)
     if not report.success:
-        raise typer.Exit(int(ExitCode.FAILURE))
+        # dbt that could not run at all (a parse or compilation error, nothing built) is exit 5; a
+        # model or test that failed, named in the summary, is exit 1 (README, "Exit codes").
+        could_not_run = report.dbt is not None and report.dbt.error is not None and not report.dbt.failures
+        raise typer.Exit(int(ExitCode.DBT if could_not_run else ExitCode.FAILURE))
 
 
 def _check_options(

@@ -160,8 +160,9 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
 
         check_project(context.settings)
     if plan.dbt and not plan.pipelines:
-        # dbt alone loads nothing: the report's row counts stay empty, these only check for raw tables.
-        if not store.row_counts():
+        # dbt alone loads nothing: the report's row counts stay empty, these only check for raw tables
+        # (reading them waits out a file another program holds for a moment, as a load's open does).
+        if not context.retry.call(store.row_counts, store.is_transient, what=f"Reading {store.describe()}"):
             raise DbtError(
                 f"The raw tables do not exist yet in {store.describe()}.",
                 hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",

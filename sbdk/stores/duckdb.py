@@ -11,7 +11,7 @@ cleans up after a crash).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -230,8 +230,20 @@ def swap_in(
     except BaseException:
         _rollback(con)
         raise
-    drop_unused_loads(con)
+    _after_commit(lambda: drop_unused_loads(con))
     return counts
+
+
+def _after_commit(cleanup: Callable[[], object]) -> None:
+    """Tidy up after a committed swap. The new tables are live by then: a failure here (a full disk
+    while dropping the old load) must not make the run report them unchanged; the next run's
+    prepare() drops what is left."""
+    import duckdb
+
+    try:
+        cleanup()
+    except (duckdb.Error, OSError):
+        pass
 
 
 def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
@@ -276,7 +288,7 @@ def append_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable
     except BaseException:
         _rollback(con)
         raise
-    con.execute(f"drop schema if exists {_quote(load_schema)} cascade")
+    _after_commit(lambda: con.execute(f"drop schema if exists {_quote(load_schema)} cascade"))
     return added
 
 
