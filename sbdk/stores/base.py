@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from datetime import date
 from typing import Any, Protocol
 
 from sbdk.errors import SbdkError
@@ -42,10 +43,17 @@ def append_error(table: str, exc: BaseException, live: Iterable[str], incoming: 
 
 
 class Session(Protocol):
-    """The loader's view of one open connection to a store."""
+    """The loader's view of one open connection to a store.
+
+    sbdk's bookkeeping, `_sbdk.raw_tables (table_name, load_schema, rows, loaded_at, first_day,
+    last_day)`, says which load each raw table is and, for a day-based pipeline, the first and last
+    (inclusive) UTC day whose data it holds (null for a pipeline that is not day-based, or a load made
+    before sbdk recorded days). swap_in and append_in update it in the transaction that changes the data.
+    """
 
     def prepare(self) -> None:
-        """Create sbdk's bookkeeping and drop loads left behind by failed or killed runs."""
+        """Create sbdk's bookkeeping (adding the day columns to a database made by an earlier sbdk) and
+        drop loads left behind by failed or killed runs. Call it before anything else in a session."""
 
     def live_tables(self) -> dict[str, tuple[str, int]]:
         """table -> (schema holding its live load, rows)."""
@@ -53,11 +61,25 @@ class Session(Protocol):
     def new_load_schema(self) -> str:
         """A schema name no live table uses, for dlt to load into."""
 
-    def swap_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
-        """Make `tables` of `load_schema` the live raw tables, all at once; their row counts."""
+    def swap_in(self, load_schema: str, tables: Iterable[str], days: tuple[date, date] | None = None) -> dict[str, int]:
+        """Make `tables` of `load_schema` the live raw tables, all at once; their row counts. Records
+        `days` (first, last UTC day, inclusive) for each of them in the same transaction; None records
+        none (a pipeline that is not day-based). A failure leaves the tables and their days as they were."""
 
-    def append_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
-        """Append the rows of `tables` in `load_schema` to the live ones, all at once; rows added."""
+    def append_in(self, load_schema: str, tables: Iterable[str], day: date | None = None) -> dict[str, int]:
+        """Append the rows of `tables` in `load_schema` to the live ones, all at once; rows added. Records
+        `day` as the last day of each of them in the same transaction; None leaves their days as they
+        were. A failure leaves the tables and their days as they were."""
+
+    def loaded_days(self) -> dict[str, tuple[date, date] | None]:
+        """table -> (first, last) UTC day its data covers, inclusive; None when not recorded (a load by an
+        earlier sbdk, or a pipeline that is not day-based). Call after prepare(), which adds the columns
+        to an older database."""
+
+    def sessions_per_day(self, first: date, last: date) -> dict[date, int]:
+        """UTC day -> distinct session_id in the live raw_events whose occurred_at falls on that day, for
+        the days `first` to `last` inclusive; days without events are left out. The day is taken in UTC
+        whatever the connection's time zone."""
 
     def max_value(self, table: str, column: str) -> Any:
         """The largest value of `column` in the live raw table."""

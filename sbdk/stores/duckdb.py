@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,9 +154,14 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
             table_name varchar primary key,
             load_schema varchar not null,
             rows bigint not null,
-            loaded_at timestamptz not null default current_timestamp
+            loaded_at timestamptz not null default current_timestamp,
+            first_day date,
+            last_day date
         )"""
     )
+    # A file made before sbdk recorded days (issue #16): its loads read back as days not recorded.
+    for column in ("first_day", "last_day"):
+        con.execute(f"alter table {META_SCHEMA}.raw_tables add column if not exists {column} date")
     drop_unused_loads(con)
 
 
@@ -207,10 +213,16 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def swap_in(
-    con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str], faults: Faults = NO_FAULTS
+    con: duckdb.DuckDBPyConnection,
+    load_schema: str,
+    tables: Iterable[str],
+    faults: Faults = NO_FAULTS,
+    days: tuple[date, date] | None = None,
 ) -> dict[str, int]:
-    """Make `tables` of `load_schema` the live raw tables, all at once. Returns their row counts."""
+    """Make `tables` of `load_schema` the live raw tables, all at once, recording `days` (first, last)
+    for each (None: not day-based). Returns their row counts."""
     tables = list(tables)
+    first, last = days or (None, None)
     counts: dict[str, int] = {}
     con.execute("begin transaction")
     try:
@@ -222,8 +234,10 @@ def swap_in(
                 f"select * from {_quote(load_schema)}.{_quote(table)}"
             )
             con.execute(
-                f"insert or replace into {META_SCHEMA}.raw_tables values (?, ?, ?, current_timestamp)",
-                [table, load_schema, rows],
+                f"insert or replace into {META_SCHEMA}.raw_tables "
+                "(table_name, load_schema, rows, loaded_at, first_day, last_day) "
+                "values (?, ?, ?, current_timestamp, ?, ?)",
+                [table, load_schema, rows, first, last],
             )
         faults.reached("swap")
         con.execute("commit")
@@ -259,8 +273,11 @@ def _column_names(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> li
     return [name for (name,) in rows]
 
 
-def append_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
-    """Append the rows of `tables` in `load_schema` to the live tables, all at once. Returns new rows."""
+def append_in(
+    con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable[str], day: date | None = None
+) -> dict[str, int]:
+    """Append the rows of `tables` in `load_schema` to the live tables, all at once, recording `day` as
+    their last day (None: their days stay as they were). Returns new rows."""
     import duckdb
 
     live = live_tables(con)
@@ -271,6 +288,8 @@ def append_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable
             target, rows = live[table]
             new = _count(con, f"{_quote(load_schema)}.{_quote(table)}")
             columns = _column_names(con, target, table)
+            # Read before the insert: a refused insert aborts the transaction, and nothing can be read after it.
+            incoming = _column_names(con, load_schema, table)
             column_list = ", ".join(_quote(c) for c in columns)
             try:
                 con.execute(
@@ -278,10 +297,11 @@ def append_in(con: duckdb.DuckDBPyConnection, load_schema: str, tables: Iterable
                     f"select {column_list} from {_quote(load_schema)}.{_quote(table)}"
                 )
             except duckdb.Error as exc:
-                raise append_error(table, exc, columns, _column_names(con, load_schema, table)) from exc
+                raise append_error(table, exc, columns, incoming) from exc
             con.execute(
-                f"update {META_SCHEMA}.raw_tables set rows = ?, loaded_at = current_timestamp where table_name = ?",
-                [rows + new, table],
+                f"update {META_SCHEMA}.raw_tables set rows = ?, loaded_at = current_timestamp, "
+                "last_day = coalesce(?, last_day) where table_name = ?",
+                [rows + new, day, table],
             )
             added[table] = new
         con.execute("commit")
@@ -316,11 +336,25 @@ class DuckDBSession:
     def new_load_schema(self) -> str:
         return new_load_schema(self.con)
 
-    def swap_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
-        return swap_in(self.con, load_schema, tables, self.faults)
+    def swap_in(self, load_schema: str, tables: Iterable[str], days: tuple[date, date] | None = None) -> dict[str, int]:
+        return swap_in(self.con, load_schema, tables, self.faults, days)
 
-    def append_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
-        return append_in(self.con, load_schema, tables)
+    def append_in(self, load_schema: str, tables: Iterable[str], day: date | None = None) -> dict[str, int]:
+        return append_in(self.con, load_schema, tables, day)
+
+    def loaded_days(self) -> dict[str, tuple[date, date] | None]:
+        rows = self.con.execute(f"select table_name, first_day, last_day from {META_SCHEMA}.raw_tables").fetchall()
+        return {name: (first, last) if first and last else None for name, first, last in rows}
+
+    def sessions_per_day(self, first: date, last: date) -> dict[date, int]:
+        # timezone('UTC', ...) is the UTC wall clock: a plain cast to date would use the TimeZone setting.
+        day = "timezone('UTC', occurred_at)::date"
+        rows = self.con.execute(
+            f"select {day} as day, count(distinct session_id) from {RAW_SCHEMA}.raw_events "
+            f"where {day} between ? and ? group by day",
+            [first, last],
+        ).fetchall()
+        return dict(rows)
 
     def max_value(self, table: str, column: str) -> Any:
         return self.con.execute(f"select max({_quote(column)}) from {RAW_SCHEMA}.{_quote(table)}").fetchall()[0][0]

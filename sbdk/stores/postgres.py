@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from sbdk.errors import LockError, SbdkError, TargetError, UsageError, causes
@@ -88,9 +89,23 @@ class PostgresSession:
                 table_name varchar primary key,
                 load_schema varchar not null,
                 rows bigint not null,
-                loaded_at timestamptz not null default now()
+                loaded_at timestamptz not null default now(),
+                first_day date,
+                last_day date
             )"""
         )
+        # A database loaded before sbdk recorded days (issue #16): its loads read back as days not recorded.
+        # Only when missing: ALTER TABLE locks the table against readers even when it changes nothing.
+        present = {
+            name
+            for (name,) in self._all(
+                "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+                [META_SCHEMA, "raw_tables"],
+            )
+        }
+        for column in ("first_day", "last_day"):
+            if column not in present:
+                self._run(f"alter table {META_SCHEMA}.raw_tables add column if not exists {column} date")
         self.con.commit()
         # Loads left by failed or killed runs (the live data is in raw, never in a load schema).
         for (schema,) in self._all(
@@ -115,8 +130,9 @@ class PostgresSession:
             [schema, table],
         )
 
-    def swap_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+    def swap_in(self, load_schema: str, tables: Iterable[str], days: tuple[date, date] | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
+        first, last = days or (None, None)
         try:
             for table in tables:
                 source = f"{_quote(load_schema)}.{_quote(table)}"
@@ -134,9 +150,11 @@ class PostgresSession:
                 (rows,) = self._all(f"select count(*) from {target}")[0]
                 counts[table] = rows
                 self._run(
-                    f"insert into {META_SCHEMA}.raw_tables values (%s, %s, %s, now()) on conflict (table_name) "
-                    "do update set load_schema = excluded.load_schema, rows = excluded.rows, loaded_at = now()",
-                    [table, load_schema, rows],
+                    f"insert into {META_SCHEMA}.raw_tables "
+                    "(table_name, load_schema, rows, loaded_at, first_day, last_day) values (%s, %s, %s, now(), %s, %s) "
+                    "on conflict (table_name) do update set load_schema = excluded.load_schema, rows = excluded.rows, "
+                    "loaded_at = now(), first_day = excluded.first_day, last_day = excluded.last_day",
+                    [table, load_schema, rows, first, last],
                 )
             self.faults.reached("swap")
             self._run(f"drop schema if exists {_quote(load_schema)} cascade")
@@ -146,7 +164,7 @@ class PostgresSession:
             raise
         return counts
 
-    def append_in(self, load_schema: str, tables: Iterable[str]) -> dict[str, int]:
+    def append_in(self, load_schema: str, tables: Iterable[str], day: date | None = None) -> dict[str, int]:
         added: dict[str, int] = {}
         live = self.live_tables()
         try:
@@ -164,8 +182,9 @@ class PostgresSession:
                     incoming = [c for c, _t in self._columns(load_schema, table) if not c.startswith("_dlt_")]
                     raise append_error(table, exc, live_columns, incoming) from exc
                 self._run(
-                    f"update {META_SCHEMA}.raw_tables set rows = %s, loaded_at = now() where table_name = %s",
-                    [live[table][1] + new, table],
+                    f"update {META_SCHEMA}.raw_tables set rows = %s, loaded_at = now(), "
+                    "last_day = coalesce(%s, last_day) where table_name = %s",
+                    [live[table][1] + new, day, table],
                 )
                 added[table] = new
             self._run(f"drop schema if exists {_quote(load_schema)} cascade")
@@ -174,6 +193,20 @@ class PostgresSession:
             self.con.rollback()
             raise
         return added
+
+    def loaded_days(self) -> dict[str, tuple[date, date] | None]:
+        rows = self._all(f"select table_name, first_day, last_day from {META_SCHEMA}.raw_tables")
+        return {name: (first, last) if first and last else None for name, first, last in rows}
+
+    def sessions_per_day(self, first: date, last: date) -> dict[date, int]:
+        # `at time zone 'UTC'` is the UTC wall clock: a plain cast to date would use the session's TimeZone.
+        day = "(occurred_at at time zone 'UTC')::date"
+        rows = self._all(
+            f"select {day} as day, count(distinct session_id) from {RAW_SCHEMA}.raw_events "
+            f"where {day} between %s and %s group by day",
+            [first, last],
+        )
+        return dict(rows)
 
     def max_value(self, table: str, column: str) -> Any:
         return self._all(f"select max({_quote(column)}) from {RAW_SCHEMA}.{_quote(table)}")[0][0]
