@@ -26,23 +26,29 @@ import time
 from datetime import date
 from pathlib import Path
 
+AS_OF = date(2026, 11, 1)
+
 REFERENCE = textwrap.dedent(
     """
     import json, os, sys, time
-    from datetime import date
+    from datetime import date, timedelta
     from pathlib import Path
     started = time.perf_counter()
     root, scale = Path(sys.argv[1]), float(sys.argv[2])
     import duckdb, pyarrow as pa
-    from sbdk.generators import Window, events, orders, users
-    sizes = {k: int(v * scale) for k, v in {"users": 10_000, "events": 50_000, "orders": 20_000}.items()}
-    as_of = date(2026, 11, 1)
-    signups = users.signups(sizes["users"], 42, as_of)
-    window = Window.history(as_of)
+    from sbdk.generators import HISTORY_DAYS, events, orders, users
+    from sbdk.generators.world import Days, World
+    from sbdk.settings.model import DEFAULTS, DataProfile
+    sizes = {k: int(v * scale) for k, v in DEFAULTS["data_volume"].items()}
+    # The days and profile of `sbdk dev`'s full load on the project (sbdk.pipelines.load.history_days).
+    as_of, profile = date.fromisoformat(sys.argv[3]), DataProfile.from_dict(DEFAULTS["data_profile"])
+    first = as_of - timedelta(days=HISTORY_DAYS)
+    days = Days(first, first, as_of - timedelta(days=profile.incremental_days))
+    world = World(DEFAULTS["seed"], profile, days, users=sizes["users"], events=sizes["events"])
     tables = {
-        "raw_users": pa.Table.from_batches(list(users.generate(sizes["users"], seed=42, as_of=as_of))),
-        "raw_events": pa.Table.from_batches(list(events.generate(sizes["events"], seed=42, signups=signups, window=window))),
-        "raw_orders": pa.Table.from_batches(list(orders.generate(sizes["orders"], seed=42, signups=signups, window=window))),
+        "raw_users": pa.Table.from_batches(list(users.generate(world))),
+        "raw_events": pa.Table.from_batches(list(events.generate(world))),
+        "raw_orders": pa.Table.from_batches(list(orders.generate(world))),
     }
     generated = time.perf_counter()
     db = root / "data" / "reference.duckdb"
@@ -99,18 +105,15 @@ def main() -> None:
     args = parser.parse_args()
     sbdk = [sys.executable, "-m", "sbdk"]
     from sbdk.ops.scaffold import InitOptions, init_project
+    from sbdk.settings.model import DEFAULTS
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for scale in args.scales:
-            sizes = {k: int(v * scale) for k, v in {"users": 10_000, "events": 50_000, "orders": 20_000}.items()}
-            root = init_project(
-                InitOptions(folder=Path(workdir) / f"s{scale:g}", as_of=date(2026, 11, 1), **sizes)
-            ).root
-            ref_root = init_project(
-                InitOptions(folder=Path(workdir) / f"r{scale:g}", as_of=date(2026, 11, 1), **sizes)
-            ).root
-            reference = [sys.executable, "-c", REFERENCE, str(ref_root), str(scale)]
+            sizes = {k: int(v * scale) for k, v in DEFAULTS["data_volume"].items()}
+            root = init_project(InitOptions(folder=Path(workdir) / f"s{scale:g}", as_of=AS_OF, **sizes)).root
+            ref_root = init_project(InitOptions(folder=Path(workdir) / f"r{scale:g}", as_of=AS_OF, **sizes)).root
+            reference = [sys.executable, "-c", REFERENCE, str(ref_root), str(scale), AS_OF.isoformat()]
             # One warm-up round (dbt's first parse, file caches), then rounds that alternate the three
             # commands so that a slow spell of this shared machine hits all of them alike.
             child([*sbdk, "dev"], root)

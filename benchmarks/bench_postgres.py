@@ -90,7 +90,7 @@ def main() -> None:
     rows = []
     try:
         for scale in args.scales:
-            sizes = {k: int(v * scale) for k, v in {"users": 10_000, "events": 50_000, "orders": 20_000}.items()}
+            sizes = {k: int(v * scale) for k, v in {"users": 10_000, "events": 100_000}.items()}
             root = init_project(InitOptions(folder=base / f"s{scale:g}", as_of=date(2026, 11, 1), **sizes)).root
             name = f"bench_{scale:g}".replace(".", "_")
             with admin.cursor() as cur:

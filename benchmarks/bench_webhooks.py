@@ -159,7 +159,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         root = init_project(
-            InitOptions(folder=Path(folder) / "bench", as_of=date(2026, 11, 1), users=200, events=1000, orders=400)
+            InitOptions(folder=Path(folder) / "bench", as_of=date(2026, 11, 1), users=200, events=1000)
         ).root
         (root / ".env").write_text(f"SBDK_WEBHOOK_SECRET={SECRET}\n")
         (root / "pipelines" / "hold.py").write_text(HOLD_PIPELINE)

@@ -17,7 +17,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad options, or a command that is not available
     CONFIG = 3  # missing or invalid configuration / not inside a project
     PIPELINE = 4  # data generation or loading failed
-    DBT = 5  # nothing loaded yet (no database or raw tables), or dbt could not run
+    DBT = 5  # nothing loaded yet (no database or raw tables) or nothing left to load, or dbt could not run
     LOCKED = 6  # another run or another program holds the project or its database
     DISK_FULL = 7  # the disk holding the project (or a file sbdk writes) is full
     INTERRUPTED = 130  # Ctrl-C
@@ -59,6 +59,12 @@ class DbtError(SbdkError):
 
 class NotLoadedError(SbdkError):
     """Nothing is loaded yet (no database file): what reads the data cannot run, like dbt before a load."""
+
+    exit_code = ExitCode.DBT
+
+
+class NothingToLoadError(SbdkError):
+    """Nothing is left to load: every day up to as_of is in the raw tables (`sbdk dev --incremental`)."""
 
     exit_code = ExitCode.DBT
 

@@ -22,7 +22,7 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 # Small volumes keep each real dlt + dbt run to a few seconds.
-SMALL = {"users": 200, "events": 1_000, "orders": 400}
+SMALL = {"users": 200, "events": 1_000}
 AS_OF = date(2026, 11, 1)
 
 

@@ -35,6 +35,12 @@ def counts(root: Path) -> dict[str, int]:
     return {table: query(root, f"select count(*) from raw.{table}")[0][0] for table in KEYS}
 
 
+def purchases(root: Path) -> int:
+    """The purchase events loaded: each made exactly one order, so this is the number of orders a load
+    should have (orders are no volume of their own, issue #16)."""
+    return query(root, "select count(*) from raw.raw_events where event_type = 'purchase'")[0][0]
+
+
 MARTS = {"user_metrics": "user_id", "daily_kpis": "activity_date", "funnel": "session_date"}
 
 

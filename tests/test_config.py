@@ -11,7 +11,9 @@ import pytest
 from conftest import edit_config
 
 from sbdk.errors import ConfigError, ExitCode, ProjectNotFoundError
-from sbdk.settings import MAX_ROWS_PER_TABLE, Target, load_settings
+from sbdk.settings import DEFAULTS, MAX_ROWS_PER_TABLE, Target, load_settings
+
+EVENTS = DEFAULTS["data_volume"]["events"]
 
 
 def plain(output: str) -> str:
@@ -25,8 +27,8 @@ def config_error(root: Path) -> ConfigError:
     return caught.value
 
 
-def volume(users=100, events=1_000, orders=400) -> dict:
-    return {"users": users, "events": events, "orders": orders}
+def volume(users=100, events=1_000) -> dict:
+    return {"users": users, "events": events}
 
 
 def test_a_fresh_project_loads_with_its_values_and_no_warnings(project: Path) -> None:
@@ -34,7 +36,7 @@ def test_a_fresh_project_loads_with_its_values_and_no_warnings(project: Path) ->
 
     assert settings.project == "demo"
     assert settings.target == "dev"
-    assert settings.data_volume.as_dict() == {"users": 200, "events": 1_000, "orders": 400}
+    assert settings.data_volume.as_dict() == {"users": 200, "events": 1_000}
     assert settings.as_of.isoformat() == "2026-11-01"
     assert settings.warnings == ()
     assert settings.webhook_secret is None
@@ -68,13 +70,13 @@ def test_wrong_type_is_named_with_its_key_and_value(project: Path) -> None:
 def test_a_bad_users_value_is_reported_once_not_as_zero_users(project: Path, bad) -> None:
     edit_config(project, data_volume=volume(users=bad))
 
-    assert "is 0 but events or orders are not" not in config_error(project).message
+    assert "is 0 but events are not" not in config_error(project).message
 
 
 def test_negative_volume_is_refused(project: Path) -> None:
-    edit_config(project, data_volume=volume(orders=-5))
+    edit_config(project, data_volume=volume(events=-5))
 
-    assert config_error(project).message.endswith("data_volume.orders must be at least 0, got -5.")
+    assert config_error(project).message.endswith("data_volume.events must be at least 0, got -5.")
 
 
 def test_volume_above_the_cap_names_the_cap(project: Path) -> None:
@@ -100,17 +102,17 @@ def test_target_must_be_dev_or_prod(project: Path) -> None:
 
 
 def test_zero_users_with_events_is_an_error(project: Path) -> None:
-    edit_config(project, data_volume=volume(users=0, events=5, orders=0))
+    edit_config(project, data_volume=volume(users=0, events=5))
 
     assert config_error(project).message.endswith(
-        "data_volume.users is 0 but events or orders are not: every event and order belongs to a user."
+        "data_volume.users is 0 but events are not: every event belongs to a user."
     )
 
 
 def test_zero_everything_is_allowed(project: Path) -> None:
-    edit_config(project, data_volume=volume(0, 0, 0))
+    edit_config(project, data_volume=volume(0, 0))
 
-    assert load_settings(project / "sbdk_config.json").data_volume.as_dict() == volume(0, 0, 0)
+    assert load_settings(project / "sbdk_config.json").data_volume.as_dict() == volume(0, 0)
 
 
 def test_several_problems_are_numbered_in_one_message(project: Path) -> None:
@@ -142,18 +144,18 @@ def test_unknown_key_from_the_environment_names_the_variable(project: Path, monk
 
 def test_layers_defaults_then_file_then_dotenv_then_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = project / "sbdk_config.json"
-    # The file sets only users: events and orders fall back to the built-in defaults.
+    # The file sets only users: events fall back to the built-in default.
     edit_config(project, data_volume={"users": 100})
-    assert load_settings(config).data_volume.as_dict() == {"users": 100, "events": 50_000, "orders": 20_000}
+    assert load_settings(config).data_volume.as_dict() == {"users": 100, "events": EVENTS}
 
     (project / ".env").write_text("# local\nSBDK_DATA_VOLUME__USERS=300\nexport SBDK_SEED='7'\n")
     settings = load_settings(config)
-    assert settings.data_volume.as_dict() == {"users": 300, "events": 50_000, "orders": 20_000}
+    assert settings.data_volume.as_dict() == {"users": 300, "events": EVENTS}
     assert settings.seed == 7
 
     monkeypatch.setenv("SBDK_DATA_VOLUME__USERS", "500")
     settings = load_settings(config)
-    assert settings.data_volume.as_dict() == {"users": 500, "events": 50_000, "orders": 20_000}
+    assert settings.data_volume.as_dict() == {"users": 500, "events": EVENTS}
     assert settings.seed == 7
 
 
@@ -363,12 +365,12 @@ def test_cli_missing_config_file(tmp_path: Path, cli) -> None:
 
 
 def test_dev_with_an_invalid_config_fails_before_running(project: Path, cli) -> None:
-    edit_config(project, data_volume=volume(users=0, events=10, orders=0))
+    edit_config(project, data_volume=volume(users=0, events=10))
 
     result = cli("dev", "--config-file", str(project / "sbdk_config.json"), cwd=project.parent)
 
     assert result.exit_code == 3
-    assert "data_volume.users is 0 but events or orders are not" in plain(result.output)
+    assert "data_volume.users is 0 but events are not" in plain(result.output)
     assert not (project / "data" / "dev.duckdb").exists()
     assert not (project / ".sbdk").exists()
 
@@ -543,7 +545,7 @@ def test_dotenv_comments_export_quotes_and_spaces(project: Path) -> None:
         "export SBDK_SEED=7\n"
         "SBDK_DATA_VOLUME__USERS='300'\n"
         'SBDK_DATA_VOLUME__EVENTS="600"\n'
-        "  SBDK_DATA_VOLUME__ORDERS = 90\n"
+        "  SBDK_BACKUPS__KEEP = 2\n"
         'SBDK_WEBHOOK_SECRET="s3cret with spaces"\n'
         "OTHER_TOOL=ignored\n"
     )
@@ -551,7 +553,8 @@ def test_dotenv_comments_export_quotes_and_spaces(project: Path) -> None:
     settings = load_settings(project / "sbdk_config.json")
 
     assert settings.seed == 7
-    assert settings.data_volume.as_dict() == {"users": 300, "events": 600, "orders": 90}
+    assert settings.data_volume.as_dict() == {"users": 300, "events": 600}
+    assert settings.backups.keep == 2
     assert settings.webhook_secret == "s3cret with spaces"
     assert settings.warnings == ()
 
@@ -682,8 +685,7 @@ def test_a_section_of_null_then_one_key_from_the_environment_keeps_the_defaults(
 
     assert load_settings(project / "sbdk_config.json").data_volume.as_dict() == {
         "users": 5,
-        "events": 50_000,
-        "orders": 20_000,
+        "events": EVENTS,
     }
 
 
@@ -691,7 +693,7 @@ def test_zero_users_set_by_a_variable_names_the_variable(project: Path, monkeypa
     monkeypatch.setenv("SBDK_DATA_VOLUME__USERS", "0")
 
     assert config_error(project).message.endswith(
-        "SBDK_DATA_VOLUME__USERS is 0 but events or orders are not: every event and order belongs to a user."
+        "SBDK_DATA_VOLUME__USERS is 0 but events are not: every event belongs to a user."
     )
 
 

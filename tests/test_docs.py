@@ -43,7 +43,7 @@ SKIPPED = {
 }
 # The one command run differently from how the README writes it: the quickstart at test volumes.
 QUICKSTART = "sbdk init demo --no-input"
-SMALL_INIT = f"{QUICKSTART} --users 200 --events 1000 --orders 400"
+SMALL_INIT = f"{QUICKSTART} --users 200 --events 1000"
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _EXPECTED_EXIT = re.compile(r"#.*\bexit (\d+)\b")

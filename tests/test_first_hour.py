@@ -113,15 +113,18 @@ def test_doctor_checks_each_cursor_against_the_loaded_table_or_leaves_it_to_the_
 
     fresh = check_pipelines(settings)
     assert fresh.status == PASS
-    assert fresh.detail.endswith("CURSOR checked on the first load: events.py (occurred_at), orders.py (ordered_at).")
+    assert fresh.detail.endswith(
+        "CURSOR checked on the first load: users.py (signup_at), events.py (occurred_at), orders.py (ordered_at)."
+    )
 
     run_load(project)
     add_visits(project, cursor="visited_at")
     loaded = check_pipelines(settings)
     assert loaded.status == PASS
-    assert "CURSOR is a timestamp column of the loaded table: events.py (occurred_at), orders.py (ordered_at)." in (
-        loaded.detail
-    )
+    assert (
+        "CURSOR is a timestamp column of the loaded table: users.py (signup_at), events.py (occurred_at), "
+        "orders.py (ordered_at)."
+    ) in loaded.detail
     assert loaded.detail.endswith("CURSOR checked on the first load: visits.py (visited_at).")
 
     events = project / "pipelines" / "events.py"

@@ -35,7 +35,7 @@ from sbdk.stores.duckdb import row_counts
 
 pytestmark = pytest.mark.slow
 
-SMALL = {"users": 200, "events": 1_000, "orders": 400}
+SMALL = {"users": 200, "events": 1_000}
 FREE = re.compile(r"is full \((?P<free>[\d,.]+ (bytes|KB|MB)) free\)")
 
 

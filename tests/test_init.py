@@ -14,7 +14,7 @@ import yaml
 
 from sbdk.errors import UsageError
 from sbdk.ops.scaffold import InitOptions, init_project, validate_name
-from sbdk.settings import load_settings
+from sbdk.settings import DEFAULTS, load_settings
 
 LAYOUT = (
     "sbdk_config.json",
@@ -66,7 +66,8 @@ def test_config_has_the_project_name_defaults_and_today_as_as_of(created: Path) 
 
     assert data["project"] == "shop"
     assert data["target"] == "dev"
-    assert data["data_volume"] == {"users": 10_000, "events": 50_000, "orders": 20_000}
+    assert data["data_volume"] == DEFAULTS["data_volume"]
+    assert data["data_profile"] == DEFAULTS["data_profile"]
     assert data["seed"] == 42
     assert date.fromisoformat(data["as_of"]) <= date.today()
     assert "webhook_secret" not in data
@@ -128,11 +129,11 @@ def test_init_prints_next_steps(tmp_path: Path, cli) -> None:
 
 
 def test_options_reach_the_config(tmp_path: Path, cli) -> None:
-    result = cli("init", "shop", "--users", "5", "--events", "10", "--orders", "3", "--seed", "9", cwd=tmp_path)
+    result = cli("init", "shop", "--users", "5", "--events", "10", "--seed", "9", cwd=tmp_path)
 
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "shop" / "sbdk_config.json").read_text())
-    assert data["data_volume"] == {"users": 5, "events": 10, "orders": 3}
+    assert data["data_volume"] == {"users": 5, "events": 10}
     assert data["seed"] == 9
 
 
@@ -164,12 +165,13 @@ def fake_tty(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_on_a_terminal_init_prompts(tmp_path: Path, cli, fake_tty) -> None:
-    result = cli("init", cwd=tmp_path, input="shop\n7\n\n0\n")
+    result = cli("init", cwd=tmp_path, input="shop\n7\n\n")
 
     assert result.exit_code == 0, result.output
     assert "Project name [my_project]:" in result.output
     data = json.loads((tmp_path / "shop" / "sbdk_config.json").read_text())
-    assert data["data_volume"] == {"users": 7, "events": 50_000, "orders": 0}
+    assert data["data_volume"] == {"users": 7, "events": DEFAULTS["data_volume"]["events"]}
+    assert "Orders" not in result.output
 
 
 def test_no_input_never_prompts_even_on_a_terminal(tmp_path: Path, cli, fake_tty) -> None:
@@ -178,7 +180,7 @@ def test_no_input_never_prompts_even_on_a_terminal(tmp_path: Path, cli, fake_tty
     assert result.exit_code == 0, result.output
     assert "Users" not in result.output
     data = json.loads((tmp_path / "shop" / "sbdk_config.json").read_text())
-    assert data["data_volume"] == {"users": 10_000, "events": 50_000, "orders": 20_000}
+    assert data["data_volume"] == DEFAULTS["data_volume"]
 
 
 @pytest.mark.parametrize(
@@ -278,8 +280,9 @@ def test_the_last_part_of_a_path_is_the_project_name(tmp_path: Path, cli) -> Non
     ("args", "message"),
     [
         (["--users", "-1"], "error: --users -1 is outside 0..50,000,000."),
-        (["--orders", "50000001"], "error: --orders 50000001 is outside 0..50,000,000."),
-        (["--users", "0"], "error: 0 users with events or orders: every event and order belongs to a user."),
+        (["--events", "50000001"], "error: --events 50000001 is outside 0..50,000,000."),
+        (["--users", "0"], "error: 0 users with events: every event belongs to a user."),
+        (["--orders", "3"], "No such option: --orders"),
     ],
 )
 def test_bad_volumes_are_refused_before_writing(tmp_path: Path, cli, args, message) -> None:

@@ -432,8 +432,8 @@ def test_a_removed_column_is_announced_before_dbt_fails_on_it(project_copy: Path
     users = project_copy / "pipelines" / "users.py"
     users.write_text(
         users.read_text().replace(
-            "    yield from users.generate(ctx.volume.users, seed=ctx.seed, as_of=ctx.as_of)",
-            "    for batch in users.generate(ctx.volume.users, seed=ctx.seed, as_of=ctx.as_of):\n"
+            "    yield from users.generate(ctx.world)",
+            "    for batch in users.generate(ctx.world):\n"
             "        yield batch.select([name for name in batch.schema.names if name != 'city'])",
         )
     )

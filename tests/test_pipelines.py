@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 from helpers import KEYS, counts, query, raw_checksums
 
-from sbdk.errors import PipelineError
+from sbdk.errors import NothingToLoadError, PipelineError
 from sbdk.pipelines.load import load
 from sbdk.run import history
 from sbdk.run.context import RunContext
@@ -25,10 +27,25 @@ def run_load(root: Path, only: set[str] | None = None, **plan):
     return load(context)
 
 
+def purchases(root: Path) -> int:
+    return query(root, "select count(*) from raw.raw_events where event_type = 'purchase'")[0][0]
+
+
 def test_load_gives_exact_counts_and_relations_that_hold(project):
     report = run_load(project)
-    assert {t.table: t.rows for t in report.tables} == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
-    assert counts(project) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+    bought = purchases(project)
+    assert bought > 0
+    assert {t.table: t.rows for t in report.tables} == {"raw_users": 200, "raw_events": 1_000, "raw_orders": bought}
+    assert counts(project) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": bought}
+    # Every order is its purchase event's: same user and session, minutes later.
+    matched = query(
+        project,
+        """select count(*) from raw.raw_orders o join raw.raw_events e
+           on e.event_id = o.event_id and e.event_type = 'purchase' and e.user_id = o.user_id
+           and e.session_id = o.session_id
+           and o.ordered_at between e.occurred_at and e.occurred_at + interval 5 minute""",
+    )
+    assert matched == [(bought,)]
     for table, key in KEYS.items():
         assert query(project, f"select count(distinct {key}) from raw.{table}")[0][0] == counts(project)[table]
     orphans = query(
@@ -51,7 +68,7 @@ def test_rerun_replaces_never_duplicates_and_keeps_one_copy(project):
     run_load(project)
     first = raw_checksums(project)
     run_load(project)
-    assert counts(project) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+    assert counts(project) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": purchases(project)}
     assert raw_checksums(project) == first
     loads = query(project, "select count(*) from information_schema.schemata where schema_name like '_sbdk_load_%'")
     assert loads == [(1,)]
@@ -67,28 +84,101 @@ def test_same_seed_same_checksums_other_seed_differs(make_project):
 
 
 def test_volume_override_and_zero_rows(project):
-    run_load(project, volume=DataVolume(users=50, events=0, orders=10))
-    assert counts(project) == {"raw_users": 50, "raw_events": 0, "raw_orders": 10}
+    run_load(project, volume=DataVolume(users=50, events=0))
+    assert counts(project) == {"raw_users": 50, "raw_events": 0, "raw_orders": 0}
 
 
-def test_incremental_appends_only_new_later_rows(project):
-    run_load(project)
+def loaded_days(root: Path) -> dict[str, tuple]:
+    rows = query(root, "select table_name, first_day, last_day from _sbdk.raw_tables order by 1")
+    return {name: (first, last) for name, first, last in rows}
+
+
+@pytest.mark.slow
+def test_incremental_appends_the_next_whole_day_three_times(make_project):
+    project = make_project(users=10_000, events=200_000)
+    first_report = run_load(project)
+    # The first load stops incremental_days (7) before as_of (2026-11-01), and says which days it holds.
+    assert first_report.days == (date(2025, 11, 1), date(2026, 10, 24))
+    assert set(loaded_days(project).values()) == {(date(2025, 11, 1), date(2026, 10, 24))}
     before = counts(project)
-    (newest_event,) = query(project, "select max(occurred_at) from raw.raw_events")[0]
-    report = run_load(project, incremental=True)
-    assert report.mode == "incremental"
-    assert {t.table for t in report.tables} == {"raw_events", "raw_orders"}
+    appended = []
+    for expected_day in (date(2026, 10, 25), date(2026, 10, 26), date(2026, 10, 27)):
+        report = run_load(project, incremental=True)
+        assert report.mode == "incremental" and report.days == (expected_day, expected_day)
+        assert {t.table for t in report.tables} == {"raw_users", "raw_events", "raw_orders"}
+        assert set(loaded_days(project).values()) == {(date(2025, 11, 1), expected_day)}
+        appended.append({t.table: t.rows for t in report.tables})
     after = counts(project)
-    assert after["raw_users"] == before["raw_users"]
-    assert after["raw_events"] == before["raw_events"] + 100
-    assert after["raw_orders"] == before["raw_orders"] + 40
-    for table, key in KEYS.items():
+    for table in KEYS:
+        assert after[table] == before[table] + sum(rows[table] for rows in appended)
+        key = KEYS[table]
         assert query(project, f"select count(distinct {key}) from raw.{table}")[0][0] == after[table]
-    assert query(project, "select min(occurred_at) from raw.raw_events where event_id > 1000")[0][0] > newest_event
-    orphans = query(
-        project, "select count(*) from raw.raw_orders where user_id not in (select user_id from raw.raw_users)"
+    # Each appended day holds only that day, and looks like an ordinary day of its weekday.
+    days = query(
+        project,
+        """select cast(timezone('UTC', occurred_at) as date) d, count(*) from raw.raw_events
+           where cast(timezone('UTC', occurred_at) as date) > date '2026-10-24' group by 1 order by 1""",
     )
-    assert orphans == [(0,)]
+    assert [d for d, _ in days] == [date(2026, 10, 25), date(2026, 10, 26), date(2026, 10, 27)]
+    for day, events in days:
+        usual = query(
+            project,
+            f"""select count(*) / 4.0 from raw.raw_events
+                where cast(timezone('UTC', occurred_at) as date) in
+                (date '{day}' - 7, date '{day}' - 14, date '{day}' - 21, date '{day}' - 28)""",
+        )[0][0]
+        assert 0.7 * usual <= events <= 1.3 * usual, (day, events, usual)
+    # Orders still come one to one from purchases; nothing lies after the last appended day.
+    assert after["raw_orders"] == purchases(project)
+    assert query(project, "select max(occurred_at) < timestamptz '2026-10-28 00:00:00+00' from raw.raw_events") == [
+        (True,)
+    ]
+    orphans = query(
+        project,
+        """select (select count(*) from raw.raw_events where user_id not in (select user_id from raw.raw_users)),
+                  (select count(*) from raw.raw_events e join raw.raw_users u using (user_id)
+                   where e.occurred_at < u.signup_at)""",
+    )
+    assert orphans == [(0, 0)]
+
+
+def test_incremental_is_byte_identical_for_the_same_config(make_project):
+    a, b = make_project("a"), make_project("b")
+    for root in (a, b):
+        run_load(root)
+        run_load(root, incremental=True)
+    assert raw_checksums(a) == raw_checksums(b)
+
+
+def test_incremental_says_when_no_day_is_left(project):
+    config = project / "sbdk_config.json"
+    config.write_text(config.read_text().replace('"incremental_days": 7', '"incremental_days": 0'))
+    run_load(project)
+    before = raw_checksums(project)
+    with pytest.raises(NothingToLoadError) as info:
+        run_load(project, incremental=True)
+    assert info.value.message == (
+        "No day is left to append: the raw tables hold every day up to as_of (2026-11-01), "
+        "from 2025-11-01 to 2026-10-31."
+    )
+    assert "Set a later as_of in sbdk_config.json" in info.value.hint
+    assert raw_checksums(project) == before
+
+
+def test_incremental_on_tables_an_earlier_sbdk_loaded_says_what_to_do(project):
+    run_load(project)
+    with duckdb.connect(str(project / "data" / "dev.duckdb")) as con:
+        con.execute("update _sbdk.raw_tables set first_day = null, last_day = null")
+    with pytest.raises(PipelineError, match="has no record of its days"):
+        run_load(project, incremental=True)
+
+
+def test_incremental_refuses_tables_that_end_on_different_days(project):
+    run_load(project)
+    with duckdb.connect(str(project / "data" / "dev.duckdb")) as con:
+        con.execute("update _sbdk.raw_tables set last_day = last_day - 1 where table_name = 'raw_orders'")
+    with pytest.raises(PipelineError, match="they end on different days"):
+        run_load(project, incremental=True)
 
 
 def test_incremental_before_any_load_says_what_to_do(project):
@@ -108,7 +198,7 @@ def test_generator_failing_after_first_batch_leaves_tables_byte_identical(projec
 
 
             def generate(ctx):
-                yield from events.generate(10, seed=1, signups=ctx.signups, window=ctx.window)
+                yield from events.generate(ctx.world)
                 raise RuntimeError("disk on fire")
             """
         )
@@ -165,13 +255,14 @@ def test_cli_pipelines_only_prints_summary(project, cli):
     assert result.exit_code == 0, result.output
     assert "raw_events" in result.stdout and "1,000" in result.stdout
     assert "rows/s" in result.stdout
-    assert counts(project)["raw_orders"] == 400
+    assert "(2025-11-01 to 2026-10-24)" in result.stdout
+    assert counts(project)["raw_orders"] == purchases(project)
 
 
 def test_cli_rejects_zero_users_with_events(project, cli):
     result = cli("dev", "--pipelines-only", "--users", "0", cwd=project)
     assert result.exit_code == 2
-    assert "0 users with events or orders" in result.stderr
+    assert "0 users with events" in result.stderr
 
 
 def test_cli_rejects_negative_scale(project, cli):
@@ -206,7 +297,8 @@ def test_database_held_by_another_program_fails_before_generating(project, cli, 
 
 
 def test_reloading_one_table_references_the_users_loaded_now(project):
-    run_load(project, volume=DataVolume(users=50, events=1_000, orders=400))
+    run_load(project, volume=DataVolume(users=50, events=1_000))
+    orders = raw_checksums(project)["raw_orders"]
     run_load(project, only={"raw_events"})
     assert counts(project)["raw_users"] == 50
     assert query(project, "select max(user_id) from raw.raw_events") <= [(50,)]
@@ -215,12 +307,17 @@ def test_reloading_one_table_references_the_users_loaded_now(project):
         "select count(*) from raw.raw_events e join raw.raw_users u using (user_id) where e.occurred_at < u.signup_at",
     )
     assert early == [(0,)]
+    # The same users and volume make the same sessions: the orders still match the reloaded purchases.
+    run_load(project, only={"raw_orders"})
+    assert raw_checksums(project)["raw_orders"] == orders
+    assert counts(project)["raw_orders"] == purchases(project)
 
 
-def test_incremental_on_an_empty_table_says_what_to_do(project):
-    run_load(project, volume=DataVolume(users=50, events=0, orders=10))
-    with pytest.raises(PipelineError, match="raw_events, but it is empty"):
-        run_load(project, incremental=True)
+def test_incremental_after_a_load_without_events_appends_a_quiet_day(project):
+    run_load(project, volume=DataVolume(users=50, events=0))
+    report = run_load(project, incremental=True)
+    assert report.days == (date(2026, 10, 25), date(2026, 10, 25))
+    assert {t.table: t.rows for t in report.tables}["raw_events"] == 0
 
 
 @pytest.mark.parametrize("breakage", ["no dbt_project.yml", "dbt_path is a file"])

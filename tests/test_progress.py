@@ -25,8 +25,8 @@ def test_build_shows_n_of_total_and_the_rows_of_the_tables_built(project_copy: P
     result = sbdk(project_copy, "dev", "--dbt-only")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    counters = [line.split()[0] for line in lines if "/63 " in line]
-    assert counters[0] == "1/63" and counters[-1] == "63/63" and len(counters) == 63
+    counters = [line.split()[0] for line in lines if "/76 " in line]
+    assert counters[0] == "1/76" and counters[-1] == "76/76" and len(counters) == 76
     assert "table built" in result.stdout
     built = {line.split()[0]: line.split()[-1] for line in lines if line.split()[:1] in (["user_metrics"], ["funnel"])}
     assert built["user_metrics"] == "200"

@@ -16,28 +16,28 @@ from sbdk.ops.scaffold import InitOptions, init_project
 from sbdk.settings import MAX_ROWS_PER_TABLE, DataVolume, load_settings, resolve_volume
 from sbdk.settings.volume import check_options
 
-CONFIGURED = DataVolume(users=100, events=1_000, orders=400)
+CONFIGURED = DataVolume(users=100, events=1_000)
 
 
 def usage_error(**options) -> UsageError:
-    given = {"users": None, "events": None, "orders": None, "scale": None, **options}
+    given = {"users": None, "events": None, "scale": None, **options}
     with pytest.raises(UsageError) as caught:
         resolve_volume(CONFIGURED, **given)
     return caught.value
 
 
 def test_without_options_the_configured_volume_is_used() -> None:
-    assert resolve_volume(CONFIGURED, users=None, events=None, orders=None, scale=None) == CONFIGURED
+    assert resolve_volume(CONFIGURED, users=None, events=None, scale=None) == CONFIGURED
 
 
 def test_scale_multiplies_and_given_tables_replace() -> None:
-    volume = resolve_volume(CONFIGURED, users=None, events=7, orders=None, scale=0.25)
+    volume = resolve_volume(CONFIGURED, users=None, events=7, scale=0.25)
 
-    assert volume == DataVolume(users=25, events=7, orders=100)
+    assert volume == DataVolume(users=25, events=7)
 
 
 def test_scale_zero_gives_empty_tables() -> None:
-    assert resolve_volume(CONFIGURED, users=None, events=None, orders=None, scale=0) == DataVolume(0, 0, 0)
+    assert resolve_volume(CONFIGURED, users=None, events=None, scale=0) == DataVolume(0, 0)
 
 
 @pytest.mark.parametrize("scale", [-1.0, 50_001.0, float("nan"), float("inf")])
@@ -51,7 +51,7 @@ def test_a_scale_out_of_range_names_the_range_for_this_project(scale: float) -> 
 
 
 def test_the_largest_scale_is_allowed() -> None:
-    assert resolve_volume(CONFIGURED, users=None, events=None, orders=None, scale=50_000).events == MAX_ROWS_PER_TABLE
+    assert resolve_volume(CONFIGURED, users=None, events=None, scale=50_000).events == MAX_ROWS_PER_TABLE
 
 
 @pytest.mark.parametrize(("option", "count"), [("users", -1), ("events", MAX_ROWS_PER_TABLE + 1)])
@@ -63,19 +63,19 @@ def test_an_option_out_of_range_is_named(option: str, count: int) -> None:
 
 
 def test_zero_users_with_events_is_refused_whether_given_or_scaled() -> None:
-    for options in ({"users": 0}, {"users": 0, "events": 0}, {"scale": 0.001}):
+    for options in ({"users": 0}, {"users": 0, "events": 1}, {"scale": 0.001}):
         error = usage_error(**options)
 
-        assert error.message == "0 users with events or orders: every event and order belongs to a user."
-        assert error.hint == "Give --users 1 or more, or --events 0 --orders 0."
+        assert error.message == "0 users with events: every event belongs to a user."
+        assert error.hint == "Give --users 1 or more, or --events 0."
 
 
 def test_init_options_follow_the_same_rules() -> None:
-    assert check_options(0, 0, 0) == DataVolume(0, 0, 0)
-    with pytest.raises(UsageError, match=r"^--orders 50000001 is outside 0\.\.50,000,000\. "):
-        check_options(1, 1, MAX_ROWS_PER_TABLE + 1)
-    with pytest.raises(UsageError, match=r"^0 users with events or orders"):
-        check_options(0, 0, 1)
+    assert check_options(0, 0) == DataVolume(0, 0)
+    with pytest.raises(UsageError, match=r"^--events 50000001 is outside 0\.\.50,000,000\. "):
+        check_options(1, MAX_ROWS_PER_TABLE + 1)
+    with pytest.raises(UsageError, match=r"^0 users with events: "):
+        check_options(0, 1)
 
 
 counts = st.one_of(st.integers(-2, 3), st.integers(MAX_ROWS_PER_TABLE - 1, MAX_ROWS_PER_TABLE + 1))
@@ -84,20 +84,20 @@ counts = st.one_of(st.integers(-2, 3), st.integers(MAX_ROWS_PER_TABLE - 1, MAX_R
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("volume")
-    return init_project(InitOptions(folder=folder / "demo", as_of=date(2026, 1, 1), users=1, events=1, orders=1)).root
+    return init_project(InitOptions(folder=folder / "demo", as_of=date(2026, 1, 1), users=1, events=1)).root
 
 
 @settings(max_examples=150, deadline=None)
-@given(users=counts, events=counts, orders=counts)
-def test_init_options_and_the_config_accept_the_same_volumes(project: Path, users: int, events: int, orders: int):
+@given(users=counts, events=counts)
+def test_init_options_and_the_config_accept_the_same_volumes(project: Path, users: int, events: int):
     """One rule, three surfaces: a volume `sbdk init` refuses is one the config refuses, and back."""
     config = project / "sbdk_config.json"
     data = json.loads(config.read_text())
-    data["data_volume"] = {"users": users, "events": events, "orders": orders}
+    data["data_volume"] = {"users": users, "events": events}
     config.write_text(json.dumps(data))
 
     try:
-        check_options(users, events, orders)
+        check_options(users, events)
         by_options = True
     except UsageError:
         by_options = False
@@ -107,7 +107,7 @@ def test_init_options_and_the_config_accept_the_same_volumes(project: Path, user
     except ConfigError:
         by_config = False
     try:
-        resolve_volume(DataVolume(1, 1, 1), users=users, events=events, orders=orders, scale=None)
+        resolve_volume(DataVolume(1, 1), users=users, events=events, scale=None)
         by_dev = True
     except UsageError:
         by_dev = False

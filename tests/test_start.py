@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import checksum, counts, db_path, query
+from helpers import checksum, counts, db_path, purchases, query
 
 from sbdk.run.plan import Trigger
 from sbdk.settings import load_settings
@@ -420,12 +420,19 @@ def test_editing_a_pipeline_reloads_only_its_table_and_what_reads_it(live):
     others = {"raw_users": "user_id", "raw_orders": "order_id"}
     before = {table: checksum(live.root, f"raw.{table}", key) for table, key in others.items()}
 
-    rebuild, report = live.rebuild(lambda: edit(live.root / "pipelines/events.py", "ctx.volume.events,", "300,"))
+    new_column = (
+        "    import pyarrow as pa\n\n"
+        "    for batch in events.generate(ctx.world):\n"
+        "        yield batch.append_column('channel', pa.array(['web'] * batch.num_rows))"
+    )
+    rebuild, report = live.rebuild(
+        lambda: edit(live.root / "pipelines/events.py", "    yield from events.generate(ctx.world)", new_column)
+    )
 
     assert rebuild.plan.tables == frozenset({"raw_events"})
     assert report.success, report.dbt.failures
     assert [t.table for t in report.load.tables] == ["raw_events"]
-    assert counts(live.root)["raw_events"] == 300
+    assert query(live.root, "select count(*) from raw.raw_events where channel = 'web'") == [(1_000,)]
     assert {table: checksum(live.root, f"raw.{table}", key) for table, key in others.items()} == before
     assert models(report) == RAW_EVENTS_DOWNSTREAM
 
@@ -762,4 +769,4 @@ def test_sigterm_during_a_rebuild_stops_with_code_0_and_releases_everything(buil
     assert "Stopped watching." in stdout
     assert "Traceback" not in stderr
     assert_released(root)
-    assert counts(root) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": 400}
+    assert counts(root) == {"raw_users": 200, "raw_events": 1_000, "raw_orders": purchases(root)}

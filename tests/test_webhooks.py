@@ -198,7 +198,7 @@ def nothing_ran(client, root: Path) -> None:
 @pytest.mark.slow  # a real run
 def test_push_rebuilds_the_project_and_pushes_during_a_run_make_exactly_one_more_run(hooked, serve):
     # The project as it was before the push: raw tables of another size, no marts.
-    small = DataVolume(users=50, events=100, orders=40)
+    small = DataVolume(users=50, events=100)
     run(load_settings(hooked / "sbdk_config.json"), RunPlan(dbt=False, tables=RAW_TABLES, volume=small))
     assert query(hooked, "select count(*) from raw.raw_users") == [(50,)]
     gate = Gate(hooked)

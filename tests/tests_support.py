@@ -13,7 +13,7 @@ from sbdk.ops.scaffold import InitOptions, init_project
 from sbdk.run.runner import RunPlan, run
 from sbdk.settings import load_settings
 
-SMALL = {"users": 200, "events": 1_000, "orders": 400}
+SMALL = {"users": 200, "events": 1_000}
 
 
 def build_project(parent: Path, name: str = "demo") -> Path:

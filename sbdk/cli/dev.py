@@ -25,13 +25,18 @@ def dev(
     ] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop dbt at the first failure.")] = False,
     incremental: Annotated[
-        bool, typer.Option("--incremental", help="Append a new, later slice of events and orders.")
+        bool,
+        typer.Option(
+            "--incremental", help="Append the next day (users, events, orders) after the last loaded day, up to as_of."
+        ),
     ] = False,
     users: Annotated[int | None, typer.Option(help="Users to generate this run.", show_default=False)] = None,
-    events: Annotated[int | None, typer.Option(help="Events to generate this run.", show_default=False)] = None,
-    orders: Annotated[int | None, typer.Option(help="Orders to generate this run.", show_default=False)] = None,
+    events: Annotated[
+        int | None,
+        typer.Option(help="Events to generate this run (orders follow from the purchases).", show_default=False),
+    ] = None,
     scale: Annotated[
-        float | None, typer.Option(help="Multiply every configured volume, e.g. 0.1 or 10.", show_default=False)
+        float | None, typer.Option(help="Multiply the configured users and events, e.g. 0.1 or 10.", show_default=False)
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for this run.", show_default=False)] = None,
     wait: WaitOpt = False,
@@ -57,13 +62,13 @@ def dev(
     settings = load(ctx, config_file, verbose)
     if target is not None:
         settings = settings.with_target(target)
-    _check_options(pipelines_only, dbt_only, incremental, select, fail_fast, users, events, orders, scale, seed)
+    _check_options(pipelines_only, dbt_only, incremental, select, fail_fast, users, events, scale, seed)
     plan = RunPlan(
         pipelines=not dbt_only,
         dbt=not pipelines_only,
         select=tuple(select or ()),
         incremental=incremental,
-        volume=resolve_volume(settings.data_volume, users=users, events=events, orders=orders, scale=scale),
+        volume=resolve_volume(settings.data_volume, users=users, events=events, scale=scale),
         seed=seed,
         fail_fast=fail_fast,
         verbose=state(ctx).verbose,
@@ -108,24 +113,40 @@ def _check_options(
     incremental: bool,
     select: list[str] | None,
     fail_fast: bool,
-    *generation: float | None,
+    users: int | None,
+    events: int | None,
+    scale: float | None,
+    seed: int | None,
 ) -> None:
     """Options that exclude each other, as UsageErrors (exit code 2)."""
     from sbdk.errors import UsageError
     from sbdk.settings import MAX_SEED
 
+    sizes = {"--users": users, "--events": events, "--scale": scale}
+    given = {name: value for name, value in sizes.items() if value is not None}
     if pipelines_only and dbt_only:
         raise UsageError("--pipelines-only and --dbt-only exclude each other.", hint="Pass one of them, or neither.")
-    if dbt_only and (incremental or any(value is not None for value in generation)):
+    if dbt_only and (incremental or given or seed is not None):
         raise UsageError(
             "--dbt-only does not generate data, so volume, seed and --incremental options do not apply.",
             hint="Drop --dbt-only, or drop those options.",
+        )
+    if incremental and given:
+        *others, last = given
+        names = f"{', '.join(others)} and {last}" if others else last
+        # As typed: --scale 2, not 2.0.
+        typed = " ".join(
+            f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}" for name, value in given.items()
+        )
+        raise UsageError(
+            "--incremental adds the next day at the rhythm of the data already loaded; "
+            f"{names} {'sizes' if len(given) == 1 else 'size'} a full load.",
+            hint=f"Run `sbdk dev {typed}` (without --incremental) to reload at another size.",
         )
     if pipelines_only and (select or fail_fast):
         raise UsageError(
             "--select and --fail-fast are dbt options; --pipelines-only skips dbt.", hint="Drop one of them."
         )
-    seed = generation[-1]
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed {seed} is outside 0..{MAX_SEED}.", hint="Give a non-negative seed.")
 

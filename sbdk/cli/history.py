@@ -195,6 +195,17 @@ def _render_list(console: Any, entries: list[dict[str, Any]], *, total: int, qui
         )
 
 
+def _days(entry: dict[str, Any]) -> str:
+    """The days the run's load made: "2025-01-01 to 2025-12-24", one day, or none (dbt only)."""
+    from rich.markup import escape
+
+    days = entry.get("days")
+    if not isinstance(days, list) or len(days) != 2:
+        return "[dim]none loaded[/]"
+    first, last = (escape(str(day)) for day in days)
+    return first if first == last else f"{first} to {last}"
+
+
 def _render_run(console: Any, entry: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -213,6 +224,7 @@ def _render_run(console: Any, entry: dict[str, Any]) -> None:
         ("started", _local(entry.get("started_at"))),
         ("ended", _local(entry.get("ended_at"))),
         ("seconds", f"{entry.get('seconds', 0):.2f}"),
+        ("days", _days(entry)),
         ("options", escape(shown) or "[dim]defaults[/]"),
         ("log file", escape(entry["log_file"]) if entry.get("log_file") else "[dim]none[/]"),
     ):

@@ -30,10 +30,10 @@ def init(
         int | None, typer.Option(help="Users to generate per run (default 10,000).", show_default=False)
     ] = None,
     events: Annotated[
-        int | None, typer.Option(help="Events to generate per run (default 50,000).", show_default=False)
-    ] = None,
-    orders: Annotated[
-        int | None, typer.Option(help="Orders to generate per run (default 20,000).", show_default=False)
+        int | None,
+        typer.Option(
+            help="Events to generate per run (default 100,000); orders follow from the purchases.", show_default=False
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for reproducible synthetic data.")] = 42,
 ) -> None:
@@ -53,7 +53,6 @@ def init(
         name = _ask_name(name)
         users = users if users is not None else _ask_rows("Users", volume["users"])
         events = events if events is not None else _ask_rows("Events", volume["events"])
-        orders = orders if orders is not None else _ask_rows("Orders", volume["orders"])
     elif name is None:
         raise UsageError("No project name given.", hint="Run `sbdk init my_project`.")
     report = init_project(
@@ -61,7 +60,6 @@ def init(
             folder=Path(name),
             users=volume["users"] if users is None else users,
             events=volume["events"] if events is None else events,
-            orders=volume["orders"] if orders is None else orders,
             seed=seed,
             force=force,
         )
@@ -141,6 +139,7 @@ def _register(report: InitReport) -> None:
     import json
 
     from sbdk.cli.render import console
+    from sbdk.ops.scaffold import config_text
     from sbdk.ops.tracking import register_project
     from sbdk.settings import load_settings
 
@@ -156,5 +155,5 @@ def _register(report: InitReport) -> None:
         return
     data = json.loads(config_file.read_text(encoding="utf-8"))
     data.setdefault("tracking", {})["uuid"] = uuid
-    config_file.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    config_file.write_text(config_text(data), encoding="utf-8")
     console.print(f"Registered with {settings.tracking.endpoint} as {uuid}")

@@ -14,7 +14,7 @@ from rich.status import Status
 from rich.table import Table
 
 from sbdk.run.reporters import Reporter
-from sbdk.run.results import DbtCounts, NodeResult, RunReport
+from sbdk.run.results import DbtCounts, LoadReport, NodeResult, RunReport
 
 _STATUS_STYLE = {
     "success": ("green", "OK"),
@@ -135,6 +135,16 @@ def counts_markup(counts: DbtCounts) -> str:
     return f"{models}; {tests}"
 
 
+def describe_days(load: LoadReport) -> str:
+    """What a load made, in days: "2025-01-01 to 2025-12-24", or "appended 2025-12-25"."""
+    if load.days is None:
+        return load.mode
+    first, last = load.days
+    if load.mode == "incremental":
+        return f"appended {last}" if first == last else f"appended {first} to {last}"
+    return f"{first} to {last}"
+
+
 def render_summary(console: Console, report: RunReport) -> None:
     stages = Table(title="Summary", title_justify="left", show_edge=False)
     stages.add_column("stage")
@@ -144,7 +154,7 @@ def render_summary(console: Console, report: RunReport) -> None:
     details: dict[str, str] = {}
     if report.load is not None:
         load = report.load
-        details["generate"] = f"{load.rows:,} rows ({load.mode})"
+        details["generate"] = f"{load.rows:,} rows ({describe_days(load)})"
         details["load"] = f"dlt -> {load.destination}, swapped in atomically"
     if report.dbt is not None:
         details["dbt_parse"] = "dbt starts, parses and compiles"

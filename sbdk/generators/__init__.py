@@ -1,43 +1,21 @@
 """Pure, seeded generators of synthetic data as Arrow record batches.
 
-They take sizes, a seed and the `as_of` date, and know nothing of dlt or DuckDB (the pipelines wrap
-them). Every column is drawn with numpy in bounded batches, so memory stays flat at any volume; the
-same arguments always give byte-identical batches.
+`world.World` holds the behaviour of the product (signups, sessions, their stories) for one load; the
+`users`, `events` and `orders` modules turn it into the rows of each raw table. They know nothing of
+dlt or DuckDB (the pipelines wrap them). Every column is drawn with numpy, rows in bounded batches;
+the same arguments always give byte-identical batches.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
 
 import numpy as np
 
 BATCH_ROWS = 100_000
 MICROS_PER_DAY = 86_400_000_000
 # How far back the synthetic history reaches from `as_of`.
-HISTORY_DAYS = 730
+HISTORY_DAYS = 365
 # Stream ids keep every column's random numbers independent of the others.
-STREAM_USERS, STREAM_SIGNUPS, STREAM_EVENTS, STREAM_ORDERS, STREAM_ACTIVITY = 1, 2, 3, 4, 5
-
-
-def end_micros(as_of: date) -> int:
-    """Microseconds since the epoch of midnight UTC starting `as_of`: every timestamp lies before it."""
-    moment = datetime(as_of.year, as_of.month, as_of.day, tzinfo=timezone.utc)
-    return int(moment.timestamp()) * 1_000_000
-
-
-@dataclass(frozen=True)
-class Window:
-    """Where new activity may happen: (start, end) in µs since epoch, UTC; end is exclusive."""
-
-    start: int
-    end: int
-
-    @classmethod
-    def history(cls, as_of: date) -> Window:
-        """The whole generated history: the HISTORY_DAYS before `as_of`."""
-        end = end_micros(as_of)
-        return cls(end - HISTORY_DAYS * MICROS_PER_DAY, end)
+STREAM_USERS, STREAM_EVENTS, STREAM_ORDERS = 1, 3, 4
 
 
 def rng(seed: int, stream: int, *parts: int) -> np.random.Generator:

@@ -1,35 +1,36 @@
-"""raw_events: what users did, grouped into sessions, skewed towards a minority of heavy users."""
+"""raw_events: the events of the world's sessions, in time order (see sbdk.generators.world).
+
+A session is a landing (a page view, or a login), some browsing (page views, clicks, searches), then
+maybe a funnel tail: the product's page, add_to_cart, checkout, purchase. Event and session ids grow
+with time; every event lies after its user's signup, in its session's UTC day.
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from sbdk.generators import BATCH_ROWS, STREAM_ACTIVITY, STREAM_EVENTS, Window, batch_bounds, rng
+from sbdk.generators import BATCH_ROWS, STREAM_EVENTS, rng
 from sbdk.generators._pools import categorical, weighted_choice
+from sbdk.generators.world import (
+    CLICK,
+    DEVICES,
+    EVENT_TYPES,
+    LOGIN,
+    PAGE_VIEW,
+    SEARCH,
+    TAIL_LENGTHS,
+    TAILS,
+    World,
+)
 
-EVENT_TYPES = (
-    "page_view", "click", "search", "login", "logout",
-    "add_to_cart", "remove_from_cart", "checkout", "purchase",
-)  # fmt: skip
-# Weights of events after the first of a session (the first is a login or a page view).
-EVENT_WEIGHTS = np.array([0.42, 0.20, 0.10, 0.0, 0.03, 0.12, 0.03, 0.06, 0.04])
-DEVICES = ("desktop", "mobile", "tablet")
-DEVICE_WEIGHTS = np.array([0.50, 0.42, 0.08])
-PAGES = (
-    "/", "/products", "/products/electronics", "/products/books", "/products/home",
-    "/products/clothing", "/products/sports", "/products/beauty", "/products/toys",
-    "/search", "/cart", "/checkout", "/checkout/complete", "/account", "/login", "/logout",
-    "/blog", "/help", "/pricing",
-)  # fmt: skip
-# The page each event type happens on; -1 means "any product or content page".
-_PAGE_OF_TYPE = np.array([-1, -1, 9, 14, 15, 10, 10, 11, 12])
-_BROWSE_PAGES = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 13])
 SITE = "https://shop.example.com"
-MEAN_EVENTS_PER_SESSION = 5.0
-MEAN_SECONDS_BETWEEN_EVENTS = 45.0
+# What browsing events are (after the landing, before the tail).
+BROWSE_TYPES = np.array([PAGE_VIEW, CLICK, SEARCH])
+BROWSE_WEIGHTS = np.array([0.55, 0.30, 0.15])
 
 SCHEMA = pa.schema(
     [
@@ -44,81 +45,91 @@ SCHEMA = pa.schema(
 )
 
 
-def activity_weights(users: int, seed: int) -> np.ndarray:
-    """How active each user is: log-normal, so about a fifth of users make well over half the rows."""
-    return rng(seed, STREAM_ACTIVITY).lognormal(0.0, 1.3, users)
+def pages(world: World) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(page paths, the page of each event type (-1: a browsing page), browsing pages, each
+    category's product page)."""
+    categories = [name for name, _low, _high in world.profile.prices]
+    paths = ["/", "/products", "/search", "/cart", "/checkout", "/checkout/complete", "/account", "/login",
+             "/logout", "/blog", "/help", "/pricing"] + [f"/products/{name}" for name in categories]  # fmt: skip
+    index = {path: i for i, path in enumerate(paths)}
+    by_type = np.array(
+        [-1, -1, index["/search"], index["/login"], index["/logout"], -2, index["/cart"], index["/checkout"],
+         index["/checkout/complete"]]
+    )  # fmt: skip
+    browse = np.array(
+        [index[p] for p in ("/", "/products", "/account", "/blog", "/help", "/pricing")]
+        + [index[f"/products/{name}"] for name in categories]
+    )
+    product = np.array([index[f"/products/{name}"] for name in categories])
+    return paths, by_type, browse, product
 
 
-def generate(
-    events: int,
-    *,
-    seed: int,
-    signups: np.ndarray,
-    window: Window,
-    first_event_id: int = 1,
-    first_session_id: int = 1,
-    batch_rows: int = BATCH_ROWS,
-) -> Iterator[pa.RecordBatch]:
-    """`events` events of the users whose signup times are `signups` (user i+1 at index i).
-
-    Each session starts after its user's signup and inside `window`, and lasts minutes, so every
-    event lies at or after the signup and before `window.end`.
-    """
-    if events and not len(signups):
-        raise ValueError("events need at least one user")
-    weights = activity_weights(len(signups), seed)
-    next_session = first_session_id
-    if events == 0:
+def generate(world: World, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The events of every session of `world`, about `batch_rows` per batch."""
+    sessions = world.sessions
+    if not len(sessions):
         # An empty batch still carries the schema, so the table exists (empty) after loading.
         yield pa.RecordBatch.from_pylist([], schema=SCHEMA)
         return
-    for number, start, stop in batch_bounds(events, batch_rows):
-        n = stop - start
-        r = rng(seed, STREAM_EVENTS, number, first_event_id)
-        lengths = r.geometric(1.0 / MEAN_EVENTS_PER_SESSION, int(n / MEAN_EVENTS_PER_SESSION * 1.5) + 16)
-        while lengths.sum() < n:
-            lengths = np.concatenate([lengths, r.geometric(1.0 / MEAN_EVENTS_PER_SESSION, len(lengths))])
-        cut = int(np.searchsorted(np.cumsum(lengths), n))
-        lengths = lengths[: cut + 1].copy()
-        lengths[-1] -= lengths.sum() - n
-        sessions = len(lengths)
+    lengths = sessions.lengths
+    ends = np.cumsum(lengths)
+    cuts = np.searchsorted(ends, np.arange(batch_rows, int(ends[-1]), batch_rows), side="left") + 1
+    bounds = [0, *sorted({int(c) for c in cuts if 0 < c < len(sessions)}), len(sessions)]
+    first_event = world.first_id("event_id")
+    first_session = world.first_id("session_id")
+    paths, by_type, browse_pages, product_pages = pages(world)
+    urls = pa.array([SITE + path for path in paths], pa.string())
+    for number, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        events_before = int(ends[lo - 1]) if lo else 0
+        yield _batch(world, sessions, lo, hi, first_event + events_before, first_session, number, urls, by_type,
+                     browse_pages, product_pages)  # fmt: skip
 
-        session_user = weighted_choice(r, weights, sessions)
-        # A session starts between the later of signup and window start, and an hour before the end.
-        earliest = np.maximum(signups[session_user], window.start)
-        latest = np.maximum(window.end - 3_600_000_000, earliest)
-        session_start = earliest + (r.random(sessions) * (latest - earliest)).astype(np.int64)
-        session_device = weighted_choice(r, DEVICE_WEIGHTS, sessions)
 
-        session_of_event = np.repeat(np.arange(sessions), lengths)
-        first_in_session = np.zeros(n, dtype=bool)
-        first_in_session[np.concatenate([[0], np.cumsum(lengths)[:-1]])] = True
-        gaps = (r.exponential(MEAN_SECONDS_BETWEEN_EVENTS, n) * 1_000_000).astype(np.int64)
-        gaps = np.minimum(gaps, 600_000_000)  # at most 10 minutes between two clicks
-        gaps[first_in_session] = 0
-        # Time since session start: running sum of gaps, restarted at every session.
-        run = np.cumsum(gaps)
-        offsets = run - np.repeat(run[first_in_session], lengths)
-        occurred = np.minimum(session_start[session_of_event] + offsets, window.end - 1)
+def _batch(world, sessions, lo, hi, first_event, first_session, number, urls, by_type, browse_pages, product_pages):
+    r = rng(world.seed, STREAM_EVENTS, world._key, number)
+    length = sessions.lengths[lo:hi]
+    n = int(length.sum())
+    session = np.repeat(np.arange(lo, hi), length)
+    starts = np.concatenate([[0], np.cumsum(length)[:-1]])
+    position = np.arange(n) - np.repeat(starts, length)
+    tail_length = TAIL_LENGTHS[sessions.tail[lo:hi]]
+    tail_from = np.repeat(length - tail_length, length)
 
-        kind = weighted_choice(r, EVENT_WEIGHTS, n)
-        kind[first_in_session] = np.where(r.random(sessions) < 0.35, 3, 0)
-        page = _PAGE_OF_TYPE[kind]
-        browse = page < 0
-        page[browse] = _BROWSE_PAGES[r.integers(0, len(_BROWSE_PAGES), int(browse.sum()))]
-        urls = pa.array([SITE + path for path in PAGES], pa.string())
+    kind = BROWSE_TYPES[weighted_choice(r, BROWSE_WEIGHTS, n)].astype(np.int64)
+    landing = position == 0
+    kind[landing] = np.where(sessions.landing_login[lo:hi], LOGIN, PAGE_VIEW)
+    in_tail = position >= tail_from
+    kind[in_tail] = TAILS[sessions.tail[session[in_tail]], position[in_tail] - tail_from[in_tail]]
 
-        batch = pa.RecordBatch.from_arrays(
-            [
-                pa.array(np.arange(first_event_id + start, first_event_id + stop, dtype=np.int64)),
-                pa.array(session_user[session_of_event] + 1),
-                pa.array(next_session + session_of_event),
-                categorical(EVENT_TYPES, kind),
-                pa.array(occurred, pa.timestamp("us", tz="UTC")),
-                urls.take(pa.array(page)),
-                categorical(DEVICES, session_device[session_of_event]),
-            ],
-            schema=SCHEMA,
-        )
-        next_session += sessions
-        yield batch
+    page = by_type[kind]
+    browsing = page == -1
+    page[browsing] = browse_pages[r.integers(0, len(browse_pages), int(browsing.sum()))]
+    # The tail's product page and add_to_cart are on the page of the cart's category.
+    product = in_tail & ((kind == PAGE_VIEW) | (page == -2))
+    page[product] = product_pages[sessions.category[session[product]]]
+
+    # Times: the session's duration split at random between its events; the last event ends it.
+    gaps = r.exponential(1.0, n)
+    gaps[landing] = 0.0
+    run = np.cumsum(gaps)
+    run_from = np.repeat(run[starts], length)
+    total = np.repeat(run[starts + length - 1], length) - run_from
+    share = np.divide(run - run_from, total, out=np.zeros(n), where=total > 0)
+    last = position == np.repeat(length - 1, length)
+    share[last] = 1.0
+    duration = sessions.duration[session]
+    occurred = sessions.start[session] + (share * duration).astype(np.int64)
+    occurred[last] = sessions.start[session[last]] + duration[last]
+
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(np.arange(first_event, first_event + n, dtype=np.int64)),
+            pa.array(sessions.user[session]),
+            pa.array(first_session + session),
+            categorical(EVENT_TYPES, kind),
+            pa.array(occurred, pa.timestamp("us", tz="UTC")),
+            urls.take(pa.array(page)),
+            categorical(DEVICES, sessions.device[session]),
+        ],
+        schema=SCHEMA,
+    )

@@ -1,25 +1,16 @@
-"""raw_users: one row per person who signed up."""
+"""raw_users: one row per person who signed up, ids in signup order (see sbdk.generators.world)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sbdk.generators import (
-    BATCH_ROWS,
-    HISTORY_DAYS,
-    MICROS_PER_DAY,
-    STREAM_SIGNUPS,
-    STREAM_USERS,
-    batch_bounds,
-    end_micros,
-    rng,
-)
-from sbdk.generators._pools import categorical, pools, weighted_choice
+from sbdk.generators import BATCH_ROWS, MICROS_PER_DAY, STREAM_USERS, batch_bounds, rng
+from sbdk.generators._pools import COUNTRIES, categorical, pools, weighted_choice
+from sbdk.generators.world import World
 
 PLANS = ("free", "basic", "pro", "enterprise")
 PLAN_WEIGHTS = np.array([0.52, 0.25, 0.16, 0.07])
@@ -44,34 +35,23 @@ SCHEMA = pa.schema(
 )
 
 
-def signups(users: int, seed: int, as_of: date, batch_rows: int = BATCH_ROWS) -> np.ndarray:
-    """Signup time (µs since epoch, UTC) of users 1..`users`; events and orders start after it.
-
-    Signups lean towards recent dates (a growing product) and end a day before `as_of`, so every
-    user has time to act before the end of the history.
-    """
-    out = np.empty(users, dtype=np.int64)
-    last = end_micros(as_of) - MICROS_PER_DAY
-    span = (HISTORY_DAYS - 1) * MICROS_PER_DAY
-    for number, start, stop in batch_bounds(users, batch_rows):
-        u = rng(seed, STREAM_SIGNUPS, number).random(stop - start) ** 0.6
-        out[start:stop] = last - span + (u * span).astype(np.int64)
-    return out
-
-
-def generate(users: int, *, seed: int, as_of: date, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def generate(world: World, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The users who sign up on the world's days: all of a full load, or an incremental day's new ones."""
     p = pools()
-    signup = signups(users, seed, as_of, batch_rows)
-    as_of_days = (np.datetime64(as_of, "D") - np.datetime64("1970-01-01", "D")).astype(np.int32)
-    if users == 0:
+    signups = world.new_signups
+    first_id = len(world.signups) - len(signups) + 1
+    # Pools list countries in COUNTRIES order; the profile may name a subset, in any order.
+    pool_index = np.array([list(COUNTRIES).index(code) for code, _share in world.profile.countries])
+    if not len(signups):
         # An empty batch still carries the schema, so the table exists (empty) after loading.
         yield pa.RecordBatch.from_pylist([], schema=SCHEMA)
         return
-    for number, start, stop in batch_bounds(users, batch_rows):
+    for number, start, stop in batch_bounds(len(signups), batch_rows):
         n = stop - start
-        r = rng(seed, STREAM_USERS, number)
-        ids = np.arange(start + 1, stop + 1, dtype=np.int64)
-        country = weighted_choice(r, p.country_weights, n)
+        r = rng(world.seed, STREAM_USERS, world._key, number)
+        ids = np.arange(first_id + start, first_id + stop, dtype=np.int64)
+        traits = world.user_traits
+        country = pool_index[traits.country[ids - 1]]
         first_idx = pa.array(p.first_names.sample(country, r.random(n)))
         last_idx = pa.array(p.last_names.sample(country, r.random(n)))
         first_slug = p.first_names.slugs.take(first_idx)
@@ -84,9 +64,11 @@ def generate(users: int, *, seed: int, as_of: date, batch_rows: int = BATCH_ROWS
         local = pc.if_else(pa.array(r.random(n) < 0.1), pc.utf8_capitalize(local), local)
         email = pc.binary_join_element_wise(local, domain, "@")
         username = pc.binary_join_element_wise(pc.utf8_slice_codeunits(first_slug, 0, 1), last_slug, id_text, "")
-        # Adults: 19 to 80 years old at `as_of` (18+ at signup, which is at most two years earlier).
-        dob = as_of_days - r.integers(19 * 365 + 5, 80 * 365, n).astype(np.int32)
-        batch = pa.RecordBatch.from_arrays(
+        signup = signups[start:stop]
+        # Adults: 18 to 80 years old when they sign up.
+        signup_day = (signup // MICROS_PER_DAY).astype(np.int32)
+        dob = signup_day - r.integers(18 * 365 + 5, 80 * 365, n).astype(np.int32)
+        yield pa.RecordBatch.from_arrays(
             [
                 pa.array(ids),
                 email,
@@ -95,12 +77,12 @@ def generate(users: int, *, seed: int, as_of: date, batch_rows: int = BATCH_ROWS
                 username,
                 p.country_codes.take(pa.array(country)),
                 p.cities.values.take(pa.array(p.cities.sample(country, r.random(n)))),
-                pa.array(signup[start:stop], pa.timestamp("us", tz="UTC")),
+                pa.array(signup, pa.timestamp("us", tz="UTC")),
                 categorical(PLANS, weighted_choice(r, PLAN_WEIGHTS, n)),
                 categorical(REFERRERS, weighted_choice(r, REFERRER_WEIGHTS, n)),
-                pa.array(r.random(n) < 0.85),
+                # Users who never came back after their signup day count as inactive.
+                pa.array(traits.returns[ids - 1]),
                 pa.array(dob, pa.date32()),
             ],
             schema=SCHEMA,
         )
-        yield batch

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sbdk.errors import UsageError
 from sbdk.paths import user_path
@@ -29,7 +31,6 @@ class InitOptions:
     folder: Path
     users: int = DEFAULTS["data_volume"]["users"]
     events: int = DEFAULTS["data_volume"]["events"]
-    orders: int = DEFAULTS["data_volume"]["orders"]
     seed: int = DEFAULTS["seed"]
     as_of: date | None = None
     force: bool = False
@@ -114,7 +115,7 @@ def image_name(name: str) -> str:
 def init_project(options: InitOptions) -> InitReport:
     root = user_path(options.folder).absolute()
     name = project_name(options.folder)
-    check_options(options.users, options.events, options.orders)
+    check_options(options.users, options.events)
     if not root.parent.is_dir():
         raise UsageError(
             f"Cannot create {root}: its parent folder {root.parent} does not exist.",
@@ -189,11 +190,30 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
         "profiles_dir": DEFAULTS["profiles_dir"],
         "seed": options.seed,
         "as_of": (options.as_of or date.today()).isoformat(),
-        "data_volume": {"users": options.users, "events": options.events, "orders": options.orders},
+        "data_volume": {"users": options.users, "events": options.events},
+        # Every knob of the data, so that users find them in their file (the README explains each).
+        "data_profile": copy.deepcopy(DEFAULTS["data_profile"]),
         "tracking": dict(DEFAULTS["tracking"]),
         "webhooks": dict(DEFAULTS["webhooks"]),
         "backups": dict(DEFAULTS["backups"]),
     }
-    put(CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
+    put(CONFIG_FILENAME, config_text(config))
     (root / "data").mkdir(exist_ok=True)
     return written
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """sbdk_config.json as written: indented JSON, each list of plain values on one line (the 24 hourly
+    weights read as one line, not 24)."""
+
+    def render(value: Any, depth: int) -> str:
+        inner, outer = "  " * (depth + 1), "  " * depth
+        if isinstance(value, dict) and value:
+            items = [f"{inner}{json.dumps(key)}: {render(item, depth + 1)}" for key, item in value.items()]
+            return "{\n" + ",\n".join(items) + f"\n{outer}}}"
+        if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+            items = [inner + render(item, depth + 1) for item in value]
+            return "[\n" + ",\n".join(items) + f"\n{outer}]"
+        return json.dumps(value)
+
+    return render(config, 0) + "\n"

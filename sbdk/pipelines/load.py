@@ -7,11 +7,11 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from sbdk.disk import full_disk_error
-from sbdk.errors import PipelineError, SbdkError, causes, interrupted
+from sbdk.errors import NothingToLoadError, PipelineError, SbdkError, causes, interrupted
 from sbdk.pipelines.context import PipelineContext
 from sbdk.pipelines.discovery import PipelineSpec, cursor_error, discover, where
 from sbdk.run.context import RunContext
@@ -19,15 +19,13 @@ from sbdk.run.plan import RunPlan
 from sbdk.run.process import environment
 from sbdk.run.results import LoadReport, TableLoad
 from sbdk.run.retry import transient_for
-from sbdk.settings import DataVolume, Settings
+from sbdk.settings import Settings
 
 if TYPE_CHECKING:
+    from sbdk.generators.world import Days
     from sbdk.stores.base import Session, Store
 
 PIPELINE_NAME = "sbdk"
-# An incremental run appends at most one day of new activity, and never past the present.
-INCREMENT_SPAN_MICROS = 86_400_000_000
-INCREMENT_SHARE = 0.1  # default size of a slice: a tenth of the configured volume
 _UNCHANGED = "Your previous tables are unchanged."
 
 
@@ -86,7 +84,7 @@ class _Tally:
 
 def _rows_of(spec: PipelineSpec, ctx: PipelineContext, run: RunContext, tally: _Tally) -> Iterator[Any]:
     """The pipeline's batches, timed and counted, with its errors tagged with file and line."""
-    total = getattr(ctx.volume, spec.table.removeprefix("raw_"), None)
+    total = None if ctx.incremental else getattr(ctx.volume, spec.table.removeprefix("raw_"), None)
     tally.rows[spec.table], tally.seconds[spec.table] = 0, 0.0
     started = time.perf_counter()
     try:
@@ -152,58 +150,100 @@ def _micros(value: Any) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _increment_context(
-    session: Session, spec: PipelineSpec, live: dict[str, tuple[str, int]], base: PipelineContext, volume: DataVolume
-) -> PipelineContext:
-    """Where the next slice of an incremental table starts: after its newest row and its ids."""
-    from sbdk.generators import Window
+def history_days(settings: Settings) -> Days:
+    """The days a full load makes: HISTORY_DAYS before as_of, less the days kept for --incremental."""
+    from sbdk.generators import HISTORY_DAYS
+    from sbdk.generators.world import Days
 
-    if spec.table not in live or "raw_users" not in live:
+    first = settings.as_of - timedelta(days=HISTORY_DAYS)
+    stop = settings.as_of - timedelta(days=settings.data_profile.incremental_days)
+    return Days(first, first, max(stop, first))
+
+
+def _next_day(
+    session: Session, specs: list[PipelineSpec], live: dict[str, tuple[str, int]], as_of: date
+) -> tuple[date, date]:
+    """(first day of the loaded history, the day to append), or a clear error when there is none."""
+    recorded = session.loaded_days()
+    for spec in specs:
+        if spec.table not in live:
+            raise PipelineError(
+                f"--incremental appends to {spec.table}, which has not been loaded yet.",
+                hint="Run `sbdk dev` once without --incremental.",
+            )
+        if recorded.get(spec.table) is None:
+            raise PipelineError(
+                f"--incremental appends the day after the last loaded one, but {spec.table} has no record "
+                "of its days (it was loaded by an earlier version of sbdk).",
+                hint="Run `sbdk dev` once without --incremental.",
+            )
+    spans = {spec.table: recorded[spec.table] for spec in specs}
+    lasts = {span[1] for span in spans.values() if span is not None}
+    if len(lasts) > 1:
+        ends = ", ".join(f"{table} on {span[1]}" for table, span in sorted(spans.items()) if span is not None)
         raise PipelineError(
-            f"--incremental appends to {spec.table}, which has not been loaded yet.",
-            hint="Run `sbdk dev --pipelines-only` once without --incremental.",
+            f"--incremental appends the same day to every table, but they end on different days ({ends}).",
+            hint="Run `sbdk dev` without --incremental to reload them together.",
         )
-    cursor = spec.cursor or ""
-    columns = session.columns(spec.table)
-    error = cursor_error(spec, columns, f"the loaded {spec.table} has the columns")
-    if error is not None:
-        raise error
-    newest = session.max_value(spec.table, cursor)
-    if newest is None:
+    first = min(span[0] for span in spans.values() if span is not None)
+    last = lasts.pop()
+    day = last + timedelta(days=1)
+    if day >= as_of:
+        raise NothingToLoadError(
+            f"No day is left to append: the raw tables hold every day up to as_of ({as_of}), from {first} to {last}.",
+            hint="Set a later as_of in sbdk_config.json to append more days with --incremental (one per run), "
+            "or run `sbdk dev` to regenerate the history.",
+        )
+    return first, day
+
+
+def _increment_context(
+    session: Session, specs: list[PipelineSpec], live: dict[str, tuple[str, int]], base: PipelineContext
+) -> PipelineContext:
+    """The next day after the loaded ones: where it starts, the ids it continues, the users it knows."""
+    from sbdk.generators.world import RECENT_DAYS, Days
+
+    if "raw_users" not in live:
         raise PipelineError(
-            f"--incremental continues after the newest row of {spec.table}, but it is empty.",
-            hint="Run `sbdk dev --pipelines-only` without --incremental first.",
+            "--incremental appends activity of the loaded users, but raw_users has not been loaded yet.",
+            hint="Run `sbdk dev` once without --incremental.",
         )
-    now = int(datetime.now(timezone.utc).timestamp() * 1_000_000)
-    start = _micros(newest) + 1
-    end = min(start + INCREMENT_SPAN_MICROS, now)
-    if end - start < 1_000_000:
-        raise PipelineError(
-            f"{spec.table} already holds data up to now; there is no later time to append.",
-            hint="Wait a while, or run `sbdk dev` without --incremental to regenerate everything.",
-        )
-    next_ids = {
-        column: int(session.max_value(spec.table, column) or 0) + 1
-        for column, kind in columns.items()
-        if column.endswith("_id") and column != "user_id" and kind in ("bigint", "integer")
-    }
+    for spec in specs:
+        error = cursor_error(spec, session.columns(spec.table), f"the loaded {spec.table} has the columns")
+        if error is not None:
+            raise error
+    first, day = _next_day(session, specs, live, base.as_of)
+    # An id column continues after its largest value in any loaded table: with every reference
+    # intact, that is the table that owns it (event_id: raw_events, not the orders pointing at events).
+    next_ids: dict[str, int] = {}
+    for table in live:
+        for column, kind in session.columns(table).items():
+            if column.endswith("_id") and kind in ("bigint", "integer"):
+                largest = int(session.max_value(table, column) or 0)
+                next_ids[column] = max(next_ids.get(column, 1), largest + 1)
+    recent = (
+        session.sessions_per_day(day - timedelta(days=RECENT_DAYS), day - timedelta(days=1))
+        if "raw_events" in live
+        else {}
+    )
     return replace(
         base,
-        volume=volume,
-        window=Window(start, end),
+        days=Days(first, day, day + timedelta(days=1)),
         incremental=True,
         next_ids=next_ids,
-        _signups=_live_signups(session, end),
+        known_signups=_live_signups(session),
+        recent_sessions=lambda: recent,
+        new_users="raw_users" in {spec.table for spec in specs},
     )
 
 
-def _live_signups(session: Session, end: int) -> Callable[[], Any]:
-    """Signup times of the users loaded now (user i+1 at index i), read once, returned lazily."""
+def _live_signups(session: Session) -> Callable[[], Any]:
+    """Signup times of the users loaded now (user i+1 at index i, -1 for a missing id), read once."""
     import numpy as np
 
     user_ids, signup_times = session.user_signups()
     ids = np.asarray(user_ids, dtype=np.int64)
-    signups = np.full(int(ids.max()) if len(ids) else 0, end, dtype=np.int64)
+    signups = np.full(int(ids.max()) if len(ids) else 0, -1, dtype=np.int64)
     signups[ids - 1] = [_micros(t) for t in signup_times]
     return lambda: signups
 
@@ -232,13 +272,13 @@ def load(run: RunContext) -> LoadReport:
     the tables whose pipeline declares a CURSOR. Either way, a failure leaves every table as it was.
     """
     specs = _pipelines(run.settings, run.plan)
-    base, contexts, load_schema = _prepare(run, specs)
+    context, load_schema = _prepare(run, specs)
     tally = _Tally()
     try:
         with environment(_dlt_environment(run.settings)):
-            generated, loaded = _extract_and_load(run, specs, base, contexts, load_schema, tally)
+            generated, loaded = _extract_and_load(run, specs, context, load_schema, tally)
         started = time.perf_counter()
-        counts = _swap(run, specs, load_schema, tally)
+        counts = _swap(run, specs, load_schema, tally, context.days)
     except BaseException:
         # A failed or interrupted load leaves no scratch files: on a full disk they are what keeps
         # the next run from fitting (the next run's drop() would discard them anyway).
@@ -250,6 +290,7 @@ def load(run: RunContext) -> LoadReport:
             for s in specs
         ),
         mode="incremental" if run.plan.incremental else "replace",
+        days=(context.days.start, context.days.last),
         generate_seconds=generated,
         load_seconds=loaded,
         swap_seconds=time.perf_counter() - started,
@@ -275,45 +316,35 @@ def _pipelines(settings: Settings, plan: RunPlan) -> list[PipelineSpec]:
     return specs
 
 
-def _prepare(run: RunContext, specs: list[PipelineSpec]) -> tuple[PipelineContext, dict[str, PipelineContext], str]:
-    """What each pipeline's generate(ctx) receives, and the new schema dlt loads into.
+def _prepare(run: RunContext, specs: list[PipelineSpec]) -> tuple[PipelineContext, str]:
+    """What every pipeline's generate(ctx) receives, and the new schema dlt loads into.
 
     Reads the store first, so a locked or unwritable database wastes no generation work.
     """
-    from sbdk.generators import Window
-
     settings, plan = run.settings, run.plan
-    volume = plan.volume or settings.data_volume
-    base = PipelineContext(
+    context = PipelineContext(
         seed=settings.seed if plan.seed is None else plan.seed,
         as_of=settings.as_of,
-        volume=volume,
-        window=Window.history(settings.as_of),
+        volume=plan.volume or settings.data_volume,
+        days=history_days(settings),
+        profile=settings.data_profile,
     )
-    contexts: dict[str, PipelineContext] = {}
     with run.store.session() as session:
         session.prepare()
         live = session.live_tables()
         if plan.incremental:
-            slice_volume = DataVolume(
-                users=volume.users,
-                events=max(1, int(volume.events * INCREMENT_SHARE)),
-                orders=max(1, int(volume.orders * INCREMENT_SHARE)),
-            )
-            for spec in specs:
-                contexts[spec.table] = _increment_context(session, spec, live, base, slice_volume)
+            context = _increment_context(session, specs, live, context)
         elif "raw_users" not in {s.table for s in specs} and "raw_users" in live:
             # Only some tables reload (the watcher): their rows must reference the users loaded
             # now, whatever seed or volume made them.
-            base = replace(base, _signups=_live_signups(session, base.window.end))
-        return base, contexts, session.new_load_schema()
+            context = replace(context, known_signups=_live_signups(session), new_users=False)
+        return context, session.new_load_schema()
 
 
 def _extract_and_load(
     run: RunContext,
     specs: list[PipelineSpec],
-    base: PipelineContext,
-    contexts: dict[str, PipelineContext],
+    context: PipelineContext,
     load_schema: str,
     tally: _Tally,
 ) -> tuple[float, float]:
@@ -323,7 +354,7 @@ def _extract_and_load(
     run.reporter.stage("generate", ", ".join(s.table for s in specs))
     resources = [
         dlt.resource(
-            _rows_of(spec, contexts.get(spec.table, base), run, tally),
+            _rows_of(spec, context, run, tally),
             name=spec.table,
             table_name=spec.table,
             write_disposition="replace",
@@ -383,15 +414,15 @@ def _hints(spec: PipelineSpec) -> dict[str, Any]:
     return {"primary_key": spec.primary_key} if spec.primary_key else {}
 
 
-def _swap(run: RunContext, specs: list[PipelineSpec], load_schema: str, tally: _Tally) -> dict[str, int]:
+def _swap(run: RunContext, specs: list[PipelineSpec], load_schema: str, tally: _Tally, days: Days) -> dict[str, int]:
     """Make the new load live in one transaction (or append it): rows per table."""
     tables = [s.table for s in specs]
     try:
         with run.store.session() as session:
             _create_empty_tables(session, load_schema, specs, tally.schemas)
             if run.plan.incremental:
-                return session.append_in(load_schema, tables)
-            return session.swap_in(load_schema, tables)
+                return session.append_in(load_schema, tables, day=days.start)
+            return session.swap_in(load_schema, tables, days=(days.first, days.last))
     except (SbdkError, KeyboardInterrupt):
         raise
     except Exception as exc:

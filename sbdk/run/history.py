@@ -87,6 +87,8 @@ def record(state_dir: Path, report: RunReport, *, started_at: datetime, options:
         "stages": report.stage_seconds(),
         "rows": dict(report.row_counts),
         "model_rows": dict(report.model_rows),
+        # The days this run's load made (first, last), so `sbdk history` can say which day each run added.
+        "days": [str(day) for day in report.load.days] if report.load and report.load.days else None,
         "dbt": (
             {
                 **dbt.counts().as_dict(),

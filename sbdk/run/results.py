@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ class LoadReport:
     load_seconds: float
     swap_seconds: float
     destination: str = "DuckDB"
+    days: tuple[date, date] | None = None  # the first and last day this load made (UTC)
 
     @property
     def rows(self) -> int:

@@ -10,6 +10,9 @@ SBDK_TARGETS__<NAME>__PASSWORD) come only from the last two, verbatim.
 - `validation`: every rule, once, with pydantic; one ConfigError listing every problem.
 - `volume`: the data volume rules, shared with `sbdk init` and `sbdk dev`'s options.
 
+`data_profile` (funnel, rhythm, retention, countries, prices) shapes the data; its mappings and lists
+are replaced whole by whichever layer gives them, never merged into the defaults.
+
 Dynaconf and pydantic are imported only while settings load, so importing this package is cheap.
 """
 
@@ -17,6 +20,7 @@ from sbdk.settings.layering import read_dotenv
 from sbdk.settings.loader import find_config, load_settings
 from sbdk.settings.model import (
     CONFIG_FILENAME,
+    COUNTRY_CODES,
     DEFAULTS,
     DEV_TARGET,
     EARLIEST_AS_OF,
@@ -28,9 +32,12 @@ from sbdk.settings.model import (
     SECRET_KEYS,
     TARGET_TYPES,
     Backups,
+    DataProfile,
     DataVolume,
+    Funnel,
     NotifyTarget,
     ProjectPaths,
+    Retention,
     Retries,
     Settings,
     Target,
@@ -41,6 +48,7 @@ from sbdk.settings.volume import resolve_volume
 
 __all__ = [
     "CONFIG_FILENAME",
+    "COUNTRY_CODES",
     "DEFAULTS",
     "DEV_TARGET",
     "EARLIEST_AS_OF",
@@ -52,9 +60,12 @@ __all__ = [
     "SECRET_KEYS",
     "TARGET_TYPES",
     "Backups",
+    "DataProfile",
     "DataVolume",
+    "Funnel",
     "NotifyTarget",
     "ProjectPaths",
+    "Retention",
     "Retries",
     "Settings",
     "Target",

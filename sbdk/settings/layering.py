@@ -4,6 +4,10 @@ Lowest first: built-in defaults < sbdk_config.json < the project's .env < SBDK_*
 A variable names a nested key with `__` (SBDK_DATA_VOLUME__USERS=500) and its value is read like TOML
 (numbers, true/false, "text"), as Dynaconf reads environment variables. Secrets (webhook_secret,
 targets.<name>.password) are taken verbatim instead, and refused when the file holds them.
+
+Objects merge key by key across the layers, except the data_profile knobs in `REPLACED`: whichever layer
+gives one replaces it whole (a variable naming one entry, SBDK_DATA_PROFILE__COUNTRIES__US=0.5, replaces
+that entry).
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ _DYNACONF_OPTIONS: dict[str, Any] = {
 }
 # Options above that Dynaconf also returns among the settings.
 _DYNACONF_ECHOES = ("dynaconf_skip_loaders", "load_dotenv")
+# Settings a layer gives whole: a user who writes "countries": {"US": 1} means only the US, and 24 hourly
+# weights replace the 24 defaults. Dynaconf's merge would keep the other countries and append to the
+# lists (merge_enabled concatenates lists), so `_apply` clears them before setting them.
+REPLACED = tuple(("data_profile", knob) for knob in ("hourly", "weekly", "holidays", "countries", "prices"))
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -118,12 +127,40 @@ def _apply(settings: Any, values: Mapping[str, Any], *, label: Callable[[str], s
         try:
             # A variable is read exactly as Dynaconf's own environment loader reads one.
             parsed = parse_conf_data(boolean_fix(value), tomlfy=True, box_settings=settings) if parse else value
+            for replaced in _replaced_by(key, parsed):
+                # Dynaconf merges nothing into None: the value set next replaces what lower layers gave.
+                settings.set(replaced, None)
             settings.set(key, parsed)
         except RecursionError:
             problems.append(f"{printable(label(key))} is nested too deeply to read.")
         except Exception as exc:  # Dynaconf's parse errors, e.g. SBDK_SEED="@int x"
             problems.append(f"{printable(label(key))} = {shown(value)}: {printable(str(exc))}")
     return problems
+
+
+def _replaced_by(key: str, value: Any) -> list[str]:
+    """The Dynaconf keys that setting `key` to `value` gives whole, among `REPLACED` and their entries:
+    `key` itself when it is a knob or lies inside one, else each knob that `value` holds."""
+    parts = key.lower().replace(".", "__").split("__")
+    found = []
+    for knob in REPLACED:
+        if tuple(parts[: len(knob)]) == knob:
+            return [key]
+        if tuple(parts) == knob[: len(parts)] and _holds(value, knob[len(parts) :]):
+            found.append("__".join(knob))
+    return found
+
+
+def _holds(value: Any, path: tuple[str, ...]) -> bool:
+    """Whether the object `value` has the nested key `path`, its keys compared in any case (as Dynaconf
+    compares them: SBDK_DATA_PROFILE__HOURLY names "hourly")."""
+    for part in path:
+        if not isinstance(value, Mapping):
+            return False
+        value = next((item for name, item in value.items() if str(name).lower() == part), _ABSENT)
+        if value is _ABSENT:
+            return False
+    return True
 
 
 def _evaluated(settings: Any, path: Path) -> dict[str, Any]:

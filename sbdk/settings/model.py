@@ -25,6 +25,39 @@ EARLIEST_AS_OF = date(2000, 1, 1)
 DEV_TARGET = "dev"
 TARGET_TYPES = ("duckdb", "postgres")
 
+# fmt: off
+# How the synthetic product behaves (sbdk.generators.world; the README explains every knob).
+_DATA_PROFILE: dict[str, Any] = {
+    # Share of sessions that add a product to the cart; of those, that start checkout; of those, that pay.
+    "funnel": {"add_to_cart": 0.18, "checkout": 0.55, "purchase": 0.7},
+    # Relative traffic per hour of the day (UTC, 0-23) and per weekday (Monday first).
+    "hourly": [
+        0.25, 0.18, 0.13, 0.10, 0.10, 0.14, 0.28, 0.50, 0.75, 0.90, 1.00, 1.05,
+        1.10, 1.05, 1.00, 1.00, 1.05, 1.15, 1.30, 1.45, 1.50, 1.30, 0.90, 0.50,
+    ],
+    "weekly": [0.95, 1.00, 1.00, 0.98, 1.02, 1.25, 1.20],
+    # Days (month-day) with more traffic than usual, and by how much.
+    "holidays": {"11-28": 2.5, "12-01": 1.8, "12-20": 1.5, "12-26": 1.6},
+    # Signups grow by this share each month (0.05 = 5 % more signups every month).
+    "monthly_growth": 0.05,
+    # After signup: the share of users who never come back after their first day; how fast the
+    # others' activity halves (days); the share of day-one activity that loyal users keep forever.
+    "retention": {"never_return": 0.35, "half_life_days": 20, "long_term": 0.15},
+    # Where users live (share of users per country code); the currency of an order follows it.
+    "countries": {
+        "US": 0.34, "GB": 0.12, "DE": 0.10, "FR": 0.08, "IN": 0.08,
+        "BR": 0.07, "ES": 0.06, "IT": 0.06, "NL": 0.05, "SE": 0.04,
+    },
+    # Unit price range (USD) per product category.
+    "prices": {
+        "electronics": [25, 1200], "books": [6, 45], "home": [10, 400], "clothing": [12, 180],
+        "sports": [10, 350], "beauty": [5, 90], "toys": [8, 120], "grocery": [3, 60],
+    },
+    # The first load stops this many days before as_of; each `sbdk dev --incremental` adds the next one.
+    "incremental_days": 7,
+}
+# fmt: on
+
 DEFAULTS: dict[str, Any] = {
     "project": None,  # defaults to the project folder's name
     "target": "dev",
@@ -35,7 +68,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 42,
     # End of the generated history, so data is reproducible on any day (DESIGN.md §3).
     "as_of": "2026-01-01",
-    "data_volume": {"users": 10_000, "events": 50_000, "orders": 20_000},
+    # Orders are not a volume: every order comes from a purchase event (data_profile.funnel).
+    "data_volume": {"users": 10_000, "events": 100_000},
+    "data_profile": _DATA_PROFILE,
     "tracking": {"enabled": False, "uuid": None, "endpoint": "http://127.0.0.1:8000"},
     # branch None: follow the repository's default branch, as each delivery names it.
     "webhooks": {"branch": None, "cors_origins": []},
@@ -46,6 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # Transient failures (a server refusing connections, a file briefly held) are retried this often.
     "retries": {"attempts": 3, "max_seconds": 30},
 }
+# Countries the generators know names and cities for (sbdk.generators._pools.COUNTRIES), and the
+# product categories of the default catalogue; data_profile.countries may only name these countries.
+COUNTRY_CODES = ("US", "GB", "DE", "FR", "IN", "BR", "ES", "IT", "NL", "SE")
 # What a notification target can ask for ("events"); the defaults are all but "succeeded".
 NOTIFY_EVENTS = ("failed", "tests_failed", "recovered", "schema_changed", "succeeded")
 DEFAULT_NOTIFY_EVENTS = ("failed", "tests_failed", "recovered", "schema_changed")
@@ -57,12 +95,63 @@ SECRET_KEYS = ("webhook_secret",)
 
 @dataclass(frozen=True)
 class DataVolume:
+    """Rows of a full load: users and events exactly; orders follow from the purchases (data_profile)."""
+
     users: int
     events: int
-    orders: int
 
     def as_dict(self) -> dict[str, int]:
-        return {"users": self.users, "events": self.events, "orders": self.orders}
+        return {"users": self.users, "events": self.events}
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Step rates of a session's story: view -> add_to_cart -> checkout -> purchase (each 0..1)."""
+
+    add_to_cart: float  # share of sessions that add a product to the cart
+    checkout: float  # share of carts that go on to checkout
+    purchase: float  # share of checkouts that are paid (each one is an order)
+
+
+@dataclass(frozen=True)
+class Retention:
+    never_return: float  # share of users active only on their signup day
+    half_life_days: float  # the others' activity halves every this many days after signup...
+    long_term: float  # ...down to this share of their first day's activity, kept for good
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """How the synthetic product behaves; DEFAULTS["data_profile"] documents every value."""
+
+    funnel: Funnel
+    hourly: tuple[float, ...]  # 24 relative weights, hour of day in UTC
+    weekly: tuple[float, ...]  # 7 relative weights, Monday first
+    holidays: tuple[tuple[int, int, float], ...]  # (month, day, traffic multiplier)
+    monthly_growth: float
+    retention: Retention
+    countries: tuple[tuple[str, float], ...]  # (country code, share of users)
+    prices: tuple[tuple[str, float, float], ...]  # (category, lowest, highest unit price in USD)
+    incremental_days: int
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DataProfile:
+        """From a checked `data_profile` section (or DEFAULTS["data_profile"])."""
+        holidays = []
+        for key, factor in values["holidays"].items():
+            month, day = (int(part) for part in key.split("-"))
+            holidays.append((month, day, float(factor)))
+        return cls(
+            funnel=Funnel(**{k: float(v) for k, v in values["funnel"].items()}),
+            hourly=tuple(float(v) for v in values["hourly"]),
+            weekly=tuple(float(v) for v in values["weekly"]),
+            holidays=tuple(sorted(holidays)),
+            monthly_growth=float(values["monthly_growth"]),
+            retention=Retention(**{k: float(v) for k, v in values["retention"].items()}),
+            countries=tuple((code, float(share)) for code, share in values["countries"].items()),
+            prices=tuple((name, float(low), float(high)) for name, (low, high) in values["prices"].items()),
+            incremental_days=int(values["incremental_days"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -176,6 +265,7 @@ class Settings:
     targets: tuple[Target, ...] = ()
     notify: tuple[NotifyTarget, ...] = ()
     retries: Retries = Retries(attempts=3, max_seconds=30)
+    data_profile: DataProfile = field(default_factory=lambda: DataProfile.from_dict(DEFAULTS["data_profile"]))
     webhook_secret: str | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
 

@@ -11,6 +11,8 @@ This module imports pydantic at its top, so only `load_settings` imports it, ins
 from __future__ import annotations
 
 import errno
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,6 +37,7 @@ from sbdk.errors import ConfigError, UsageError
 from sbdk.paths import user_path
 from sbdk.settings import volume
 from sbdk.settings.model import (
+    COUNTRY_CODES,
     DEFAULT_NOTIFY_EVENTS,
     DEFAULTS,
     DEV_TARGET,
@@ -46,6 +49,7 @@ from sbdk.settings.model import (
     NOTIFY_EVENTS,
     TARGET_TYPES,
     Backups,
+    DataProfile,
     DataVolume,
     NotifyTarget,
     ProjectPaths,
@@ -99,6 +103,35 @@ def _whole_number(low: int, high: int, *, unit: str = "", rule: str | None = Non
         return whole
 
     return PlainValidator(check)
+
+
+def _real(value: Any, low: float, high: float, *, above_low: bool = False) -> float | None:
+    """`value` as a float when it is a number (not a bool) in low..high (above low when `above_low`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    # An int of thousands of digits compares exactly; NaN and the infinities (Python's JSON reads them) fail.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if not low <= value <= high or (above_low and value == low):
+        return None
+    return float(value)
+
+
+def _number(low: float, high: float, *, rule: str, above_low: bool = False) -> PlainValidator:
+    """A number in low..high (a bool is none); anything else breaks `rule`."""
+
+    def check(value: Any) -> float:
+        checked = _real(value, low, high, above_low=above_low)
+        if checked is None:
+            raise _fail(rule, low=_figure(low), high=_figure(high))
+        return checked
+
+    return PlainValidator(check)
+
+
+def _figure(value: float) -> str:
+    """A bound as a sentence writes it: 1,000,000, 0.5, -0.5."""
+    return f"{value:,}" if float(value).is_integer() else f"{value:g}"
 
 
 def _text(value: Any) -> str:
@@ -223,6 +256,81 @@ def _given(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# data_profile: weights and shares are relative, capped so that summing them stays a finite number.
+MAX_WEIGHT = 1_000_000
+MAX_PRICE = 1_000_000
+MAX_CATEGORIES = 20
+MAX_HOLIDAY_FACTOR = 100
+MAX_HALF_LIFE_DAYS = 3650
+MAX_INCREMENTAL_DAYS = 364  # HISTORY_DAYS - 1: the first load keeps at least one day
+_CATEGORY = re.compile(r"[a-z0-9_]{1,40}")
+_MONTH_DAY = re.compile(r"(\d\d)-(\d\d)")
+
+
+def _weights(count: int, unit: str) -> PlainValidator:
+    """Exactly `count` relative weights (one per `unit`), not all zero."""
+
+    def check(value: Any) -> tuple[float, ...]:
+        checked = [_real(item, 0, MAX_WEIGHT) for item in value] if isinstance(value, list) else []
+        weights = tuple(weight for weight in checked if weight is not None)
+        if len(weights) != count or len(checked) != count:
+            raise _fail(f"{unit}_weights", count=count, high=_figure(MAX_WEIGHT))
+        if not any(weights):
+            raise _fail("no_traffic", unit=unit)
+        return weights
+
+    return PlainValidator(check)
+
+
+def _month_day(value: Any) -> str:
+    """A day of the year as MM-DD; 02-29 too (it is a holiday in leap years)."""
+    match = _MONTH_DAY.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise _fail("holiday_day")
+    try:
+        # 2000 is a leap year: every real month-day is a day of it.
+        date(2000, int(match.group(1)), int(match.group(2)))
+    except ValueError:
+        raise _fail("holiday_day") from None
+    return match.group(0)
+
+
+def _country_code(value: Any) -> str:
+    if value not in COUNTRY_CODES:
+        raise _fail("country")
+    return str(value)
+
+
+def _upper_keys(value: Any) -> Any:
+    """Country codes in any case: the layering reads every key lower-case (SBDK_..._COUNTRIES__US too)."""
+    return {str(key).upper(): share for key, share in value.items()} if isinstance(value, dict) else value
+
+
+def _some_country(countries: dict[str, float]) -> dict[str, float]:
+    if not any(countries.values()):
+        raise _fail("no_country")
+    return countries
+
+
+def _category(value: Any) -> str:
+    if not isinstance(value, str) or not _CATEGORY.fullmatch(value):
+        raise _fail("category")
+    return value
+
+
+def _price_range(value: Any) -> tuple[float, float]:
+    bounds = [_real(item, 0, MAX_PRICE, above_low=True) for item in value] if isinstance(value, list) else []
+    if len(bounds) != 2 or bounds[0] is None or bounds[1] is None or bounds[0] > bounds[1]:
+        raise _fail("price_range", high=_figure(MAX_PRICE))
+    return bounds[0], bounds[1]
+
+
+def _categories(prices: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    if not 1 <= len(prices) <= MAX_CATEGORIES:
+        raise _fail("categories", high=MAX_CATEGORIES, count=len(prices))
+    return prices
+
+
 Rows = Annotated[int, _whole_number(volume.MIN_ROWS, volume.MAX_ROWS, unit=" rows")]
 Text = Annotated[str, PlainValidator(_text)]
 OptionalText = Annotated[str | None, PlainValidator(lambda value: None if value is None else _text(value))]
@@ -240,13 +348,69 @@ class _Section(BaseModel):
 class _Volume(_Section):
     users: Rows = DEFAULTS["data_volume"]["users"]
     events: Rows = DEFAULTS["data_volume"]["events"]
-    orders: Rows = DEFAULTS["data_volume"]["orders"]
 
     @model_validator(mode="after")
     def _users_for_every_row(self) -> _Volume:
-        if volume.lacks_users(self.users, self.events, self.orders):
+        if volume.lacks_users(self.users, self.events):
             raise _fail("lacks_users", at="users")
         return self
+
+
+_PROFILE = DEFAULTS["data_profile"]
+Share = Annotated[float, _number(0, 1, rule="share")]
+HalfLife = Annotated[float, _number(0, MAX_HALF_LIFE_DAYS, rule="half_life", above_low=True)]
+IncrementalDays = Annotated[int, _whole_number(0, MAX_INCREMENTAL_DAYS, unit=" days")]
+
+
+class _Funnel(_Section):
+    add_to_cart: Share = _PROFILE["funnel"]["add_to_cart"]
+    checkout: Share = _PROFILE["funnel"]["checkout"]
+    purchase: Share = _PROFILE["funnel"]["purchase"]
+
+
+class _Retention(_Section):
+    never_return: Share = _PROFILE["retention"]["never_return"]
+    half_life_days: HalfLife = _PROFILE["retention"]["half_life_days"]
+    long_term: Share = _PROFILE["retention"]["long_term"]
+
+
+class _Profile(_Section):
+    funnel: _Funnel = Field(default_factory=_Funnel)
+    hourly: Annotated[tuple[float, ...], _weights(24, "hour")] = tuple(_PROFILE["hourly"])
+    weekly: Annotated[tuple[float, ...], _weights(7, "weekday")] = tuple(_PROFILE["weekly"])
+    holidays: dict[
+        Annotated[str, PlainValidator(_month_day)],
+        Annotated[float, _number(0, MAX_HOLIDAY_FACTOR, rule="holiday_factor")],
+    ] = _PROFILE["holidays"]
+    monthly_growth: Annotated[float, _number(-0.5, 1, rule="number_range")] = _PROFILE["monthly_growth"]
+    retention: _Retention = Field(default_factory=_Retention)
+    countries: Annotated[
+        dict[
+            Annotated[str, PlainValidator(_country_code)],
+            Annotated[float, _number(0, MAX_WEIGHT, rule="country_share")],
+        ],
+        BeforeValidator(_upper_keys),
+        AfterValidator(_some_country),
+    ] = _PROFILE["countries"]
+    prices: Annotated[
+        dict[Annotated[str, PlainValidator(_category)], Annotated[tuple[float, float], PlainValidator(_price_range)]],
+        AfterValidator(_categories),
+    ] = _PROFILE["prices"]
+    incremental_days: IncrementalDays = _PROFILE["incremental_days"]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The checked section in the shape of DEFAULTS["data_profile"] (unknown keys left out)."""
+        return {
+            "funnel": {name: getattr(self.funnel, name) for name in _Funnel.model_fields},
+            "hourly": self.hourly,
+            "weekly": self.weekly,
+            "holidays": self.holidays,
+            "monthly_growth": self.monthly_growth,
+            "retention": {name: getattr(self.retention, name) for name in _Retention.model_fields},
+            "countries": self.countries,
+            "prices": self.prices,
+            "incremental_days": self.incremental_days,
+        }
 
 
 class _Tracking(_Section):
@@ -334,6 +498,7 @@ class _Settings(BaseModel):
     seed: Annotated[int, _whole_number(0, MAX_SEED)]
     as_of: Annotated[date, PlainValidator(_as_of)]
     data_volume: _Volume
+    data_profile: _Profile
     tracking: _Tracking
     webhooks: _Webhooks
     backups: _Backups
@@ -348,6 +513,9 @@ class _Settings(BaseModel):
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "data_volume": _Volume,
+    "data_profile": _Profile,
+    "data_profile.funnel": _Funnel,
+    "data_profile.retention": _Retention,
     "tracking": _Tracking,
     "webhooks": _Webhooks,
     "backups": _Backups,
@@ -372,7 +540,26 @@ _MESSAGES = {
     "date": "{key} must be a date like 2026-11-30, got {shown}.",
     "too_early": "{key} = {day} is too early: as_of must be {earliest} or later.",
     "future": "{key} = {day} is in the future; the generated history ends at as_of and must lie in the past.",
-    "lacks_users": f"{{key}} is 0 but events or orders are not: {volume.NEEDS_USERS}.",
+    "lacks_users": f"{{key}} is 0 but events are not: {volume.NEEDS_USERS}.",
+    "share": "{key} must be a number from 0 to 1 (0.15 is 15 %), got {shown}.",
+    "number_range": "{key} must be a number from {low} to {high}, got {shown}.",
+    "half_life": "{key} must be a number of days above 0 and at most {high}, got {shown}.",
+    "hour_weights": "{key} must be a list of {count} numbers from 0 to {high}, the relative traffic of each hour "
+    "of the day (UTC, 0 to 23), got {shown}.",
+    "weekday_weights": "{key} must be a list of {count} numbers from 0 to {high}, the relative traffic of each "
+    "weekday (Monday first), got {shown}.",
+    "no_traffic": "{key} is all zeros: give at least one {unit} a weight above 0.",
+    "holiday_day": "{key} is not a day of the year written MM-DD, such as 11-28.",
+    "holiday_factor": "{key} must be a traffic factor from {low} to {high} (2.5 is 2.5 times the usual traffic), "
+    "got {shown}.",
+    "country": "{key} is not a country sbdk generates (known: " + ", ".join(COUNTRY_CODES) + ").",
+    "country_share": "{key} must be a number from {low} to {high} (its share relative to the other countries), "
+    "got {shown}.",
+    "no_country": "{key} must give at least one country a share above 0.",
+    "category": "{key} is not a category name: use 1 to 40 lower-case letters, digits or _.",
+    "price_range": "{key} must be [lowest, highest] unit prices in USD with 0 < lowest <= highest <= {high}, "
+    "got {shown}.",
+    "categories": "{key} must name 1 to {high} categories, got {count}.",
     "target": '{key} must be one of {known} (the targets declared under "targets"), got {shown}.',
     "targets_object": "{key} must be an object of named targets, got a {kind}.",
     "reserved_target": "{key} is reserved for the project's DuckDB file; choose another name.",
@@ -421,12 +608,12 @@ def validate(values: dict[str, Any], *, path: Path, env_keys: frozenset[str]) ->
 def _problems(errors: list[ErrorDetails], where: Callable[[str], str]) -> list[str]:
     """One sentence per problem, in the order of the fields."""
     broken = {error["loc"][1] for error in errors if error["loc"][0] == "targets" and len(error["loc"]) > 1}
-    refused = {error["loc"][1] for error in errors if error["loc"][0] == "targets" and error["loc"][-1] == "[key]"}
+    refused = {error["loc"][:-1] for error in errors if error["loc"][-1] == "[key]"}
     sentences = []
     for error in errors:
         loc = error["loc"]
-        if loc[0] == "targets" and len(loc) > 1 and loc[1] in refused and loc[-1] != "[key]":
-            # Renaming the target is the fix; what it holds is checked under its new name.
+        if loc[-1] != "[key]" and any(loc[: len(key)] == key for key in refused):
+            # Renaming the key (a target, a country...) is the fix; what it holds is checked under its new name.
             continue
         if error["type"] == "target":
             # Offer only the targets that can be used as they are.
@@ -440,7 +627,7 @@ def _namer(env_keys: frozenset[str]) -> Callable[[str], str]:
     def where(key: str) -> str:
         """The key as the user wrote it: its SBDK_ variable when the environment or .env set it (or
         an object above it, e.g. SBDK_DATA_VOLUME='{users=5}')."""
-        parts = key.split(".")
+        parts = key.lower().split(".")
         if any(".".join(parts[:depth]) in env_keys for depth in range(1, len(parts) + 1)):
             return ENV_PREFIX + key.upper().replace(".", "__")
         return key
@@ -457,6 +644,9 @@ def _describe(error: ErrorDetails, where: Callable[[str], str]) -> str:
     elif at:
         parts.append(at)
     value = error["input"]
+    if parts[0] == "data_profile":
+        # The name of a holiday, country or category is the user's text: a long one is cut.
+        parts = [part if len(part) <= 40 else part[:37] + "..." for part in parts]
     if error["type"] == "target_name":
         facts["name"] = repr(str(value)[:30])
     template = _MESSAGES.get(error["type"], _UNEXPECTED)
@@ -470,11 +660,28 @@ def _unknown_keys(values: dict[str, Any], env_keys: frozenset[str], file_name: s
         origin = f"{ENV_PREFIX}{key.upper()} in the environment" if key in env_keys else file_name
         found.append(f"Unknown setting {key!r} (from {origin}) is ignored.")
     for key, model in _SECTIONS.items():
-        section = values.get(key)
+        section: Any = values
+        for part in key.split("."):
+            section = section.get(part) if isinstance(section, dict) else None
         if isinstance(section, dict):
             extra = sorted(set(section) - set(model.model_fields))
-            found += [f"Unknown setting '{key}.{printable(sub)}' is ignored." for sub in extra]
+            found += [_unknown(f"{key}.{sub}", env_keys, file_name) for sub in extra]
     return tuple(found)
+
+
+def _unknown(key: str, env_keys: frozenset[str], file_name: str) -> str:
+    """The warning for a key of a section that no model declares; the old orders volume gets its own."""
+    if key != "data_volume.orders":
+        return f"Unknown setting '{printable(key)}' is ignored."
+    # Every project made before issue #16 has "orders" in its file.
+    if key in env_keys:
+        setting, fix = f"{ENV_PREFIX}DATA_VOLUME__ORDERS", "Unset it."
+    else:
+        setting, fix = f"'{key}'", f"Remove it from {file_name}."
+    return (
+        f"Setting {setting} is ignored: every order now comes from a purchase event, so the number of orders "
+        f"follows from data_volume.events and data_profile.funnel. {fix}"
+    )
 
 
 def _settings(checked: _Settings, path: Path, *, warnings: tuple[str, ...]) -> Settings:
@@ -484,9 +691,8 @@ def _settings(checked: _Settings, path: Path, *, warnings: tuple[str, ...]) -> S
         target=checked.target,
         seed=checked.seed,
         as_of=checked.as_of,
-        data_volume=DataVolume(
-            users=checked.data_volume.users, events=checked.data_volume.events, orders=checked.data_volume.orders
-        ),
+        data_volume=DataVolume(users=checked.data_volume.users, events=checked.data_volume.events),
+        data_profile=DataProfile.from_dict(checked.data_profile.as_dict()),
         tracking=Tracking(
             enabled=checked.tracking.enabled, uuid=checked.tracking.uuid, endpoint=checked.tracking.endpoint
         ),

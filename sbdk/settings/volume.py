@@ -1,6 +1,8 @@
 """The data volume rules, written once: each table holds MIN_ROWS..MAX_ROWS rows, and there are no
-events or orders without users. The settings validation, `sbdk init` and `sbdk dev`'s options
-(--users/--events/--orders/--scale) all check them here; only the wording of the key differs.
+events without users. The settings validation, `sbdk init` and `sbdk dev`'s options
+(--users/--events/--scale) all check them here; only the wording of the key differs.
+
+Orders are no volume: every order comes from a purchase event (data_profile.funnel).
 """
 
 from __future__ import annotations
@@ -10,17 +12,17 @@ from sbdk.settings.model import MAX_ROWS_PER_TABLE, DataVolume
 
 MIN_ROWS = 0
 MAX_ROWS = MAX_ROWS_PER_TABLE
-# Why the cross-table rule holds: every generated event and order carries a user_id from raw_users.
-NEEDS_USERS = "every event and order belongs to a user"
+# Why the cross-table rule holds: every generated event (and so every order) carries a user_id from raw_users.
+NEEDS_USERS = "every event belongs to a user"
 
 
 def rows_allowed(count: int) -> bool:
     return MIN_ROWS <= count <= MAX_ROWS
 
 
-def lacks_users(users: int, events: int, orders: int) -> bool:
-    """True when events or orders would have no user to belong to."""
-    return users == 0 and (events > 0 or orders > 0)
+def lacks_users(users: int, events: int) -> bool:
+    """True when events would have no user to belong to."""
+    return users == 0 and events > 0
 
 
 def check_option(name: str, count: int) -> int:
@@ -32,20 +34,16 @@ def check_option(name: str, count: int) -> int:
     return count
 
 
-def check_options(users: int, events: int, orders: int) -> DataVolume:
+def check_options(users: int, events: int) -> DataVolume:
     """The volume given on the command line (`sbdk init --users ...`), or a UsageError."""
-    volume = DataVolume(
-        users=check_option("users", users), events=check_option("events", events), orders=check_option("orders", orders)
-    )
+    volume = DataVolume(users=check_option("users", users), events=check_option("events", events))
     _check_users(volume)
     return volume
 
 
-def resolve_volume(
-    configured: DataVolume, *, users: int | None, events: int | None, orders: int | None, scale: float | None
-) -> DataVolume:
+def resolve_volume(configured: DataVolume, *, users: int | None, events: int | None, scale: float | None) -> DataVolume:
     """The volume of one `sbdk dev` run: the configured one scaled by --scale, then each table given as
-    --users/--events/--orders replaced; a UsageError naming the option when a rule is broken."""
+    --users/--events replaced; a UsageError naming the option when a rule is broken."""
     largest = max(configured.as_dict().values())
     if scale is not None and not (0 <= scale and scale * largest <= MAX_ROWS):
         raise UsageError(
@@ -55,7 +53,7 @@ def resolve_volume(
         )
     factor = 1.0 if scale is None else scale
     values = {}
-    for name, given in (("users", users), ("events", events), ("orders", orders)):
+    for name, given in (("users", users), ("events", events)):
         values[name] = check_option(name, given) if given is not None else round(getattr(configured, name) * factor)
     volume = DataVolume(**values)
     _check_users(volume)
@@ -63,8 +61,5 @@ def resolve_volume(
 
 
 def _check_users(volume: DataVolume) -> None:
-    if lacks_users(volume.users, volume.events, volume.orders):
-        raise UsageError(
-            f"0 users with events or orders: {NEEDS_USERS}.",
-            hint="Give --users 1 or more, or --events 0 --orders 0.",
-        )
+    if lacks_users(volume.users, volume.events):
+        raise UsageError(f"0 users with events: {NEEDS_USERS}.", hint="Give --users 1 or more, or --events 0.")

@@ -5,4 +5,5 @@ select *
 from {{ ref('funnel') }}
 where page_view_sessions > sessions
     or add_to_cart_sessions > page_view_sessions
-    or purchase_sessions > add_to_cart_sessions
+    or checkout_sessions > add_to_cart_sessions
+    or purchase_sessions > checkout_sessions

@@ -1,8 +1,8 @@
-"""raw_events: what users did, grouped into sessions.
+"""raw_events: what users did, in sessions that each tell one story (browse, cart, checkout, purchase).
 
-Every event belongs to an existing user (ctx.signups holds their signup times) and happens after
-that user's signup, inside ctx.window. CURSOR makes this table --incremental: a new, later slice is
-appended, continuing the event and session ids.
+Every event belongs to a user of raw_users and happens after that user's signup, within its session's
+UTC day. CURSOR makes this table --incremental: each run appends the sessions of the next day,
+continuing the event and session ids.
 """
 
 from sbdk.generators import events
@@ -13,11 +13,4 @@ CURSOR = "occurred_at"
 
 
 def generate(ctx):
-    yield from events.generate(
-        ctx.volume.events,
-        seed=ctx.seed,
-        signups=ctx.signups,
-        window=ctx.window,
-        first_event_id=ctx.next_id("event_id"),
-        first_session_id=ctx.next_id("session_id"),
-    )
+    yield from events.generate(ctx.world)

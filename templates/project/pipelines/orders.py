@@ -1,6 +1,7 @@
-"""raw_orders: purchases, after each user's signup, amounts in DECIMAL(12,2).
+"""raw_orders: one order per purchase event, minutes after it, in the same session (event_id links them).
 
-CURSOR makes this table --incremental: a new, later slice is appended with continuing order ids.
+Amounts are DECIMAL(12,2) in the currency of the user's country. CURSOR makes this table
+--incremental: each run appends the orders of the next day, continuing the order ids.
 """
 
 from sbdk.generators import orders
@@ -11,10 +12,4 @@ CURSOR = "ordered_at"
 
 
 def generate(ctx):
-    yield from orders.generate(
-        ctx.volume.orders,
-        seed=ctx.seed,
-        signups=ctx.signups,
-        window=ctx.window,
-        first_order_id=ctx.next_id("order_id"),
-    )
+    yield from orders.generate(ctx.world)

@@ -1,22 +1,26 @@
-"""raw_users: one row per person who signed up.
+"""raw_users: one row per person who signed up, ids in signup order.
 
-Edit freely: this file is yours. generate(ctx) yields pyarrow batches; ctx.seed and ctx.as_of make the
-data reproducible, ctx.volume.users says how many rows to make. To add a column, append it to each
+Edit freely: this file is yours. generate(ctx) yields pyarrow batches; ctx.world is the synthetic
+product shared by every pipeline of a run (who signs up when, their sessions and purchases), shaped by
+seed, as_of, data_volume and data_profile in sbdk_config.json. To add a column, append it to each
 batch; for example, replace generate with this (the import goes at the top of the file):
 
     import pyarrow as pa
 
 
     def generate(ctx):
-        for batch in users.generate(ctx.volume.users, seed=ctx.seed, as_of=ctx.as_of):
+        for batch in users.generate(ctx.world):
             yield batch.append_column("source", pa.array(["signup_form"] * batch.num_rows))
+
+CURSOR makes this table --incremental: each run appends the signups of the next day.
 """
 
 from sbdk.generators import users
 
 TABLE = "raw_users"
 PRIMARY_KEY = "user_id"
+CURSOR = "signup_at"
 
 
 def generate(ctx):
-    yield from users.generate(ctx.volume.users, seed=ctx.seed, as_of=ctx.as_of)
+    yield from users.generate(ctx.world)

@@ -12,6 +12,8 @@ order_facts as (
     select
         order_id,
         user_id,
+        session_id,
+        purchase_event_id,
         ordered_at,
         cast(ordered_at as date) as order_date,
         row_number() over (
@@ -20,6 +22,7 @@ order_facts as (
             order by ordered_at, order_id
         ) as user_order_number,
         status,
+        status_updated_at,
         {{ is_revenue_order('status') }} as is_revenue,
         currency,
         amount,

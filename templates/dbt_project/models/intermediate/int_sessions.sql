@@ -1,5 +1,6 @@
--- One row per session, with the moments it passed each funnel step. Steps count only in order: an
--- add_to_cart before the session's first page view does not make the session a funnel add_to_cart.
+-- One row per session, with the moments it passed each funnel step: page_view -> add_to_cart ->
+-- checkout -> purchase. Steps count only in order: an add_to_cart before the session's first page
+-- view does not make the session a funnel add_to_cart, nor a checkout before it a funnel checkout.
 
 with events as (
 
@@ -50,16 +51,31 @@ first_carts_after_view as (
 
 ),
 
-first_purchases_after_cart as (
+first_checkouts_after_cart as (
+
+    select
+        events.session_id,
+        min(events.occurred_at) as checked_out_at
+
+    from events
+    inner join first_carts_after_view
+        on events.session_id = first_carts_after_view.session_id
+        and events.occurred_at >= first_carts_after_view.added_to_cart_at
+    where events.event_type = 'checkout'
+    group by events.session_id
+
+),
+
+first_purchases_after_checkout as (
 
     select
         events.session_id,
         min(events.occurred_at) as purchased_at
 
     from events
-    inner join first_carts_after_view
-        on events.session_id = first_carts_after_view.session_id
-        and events.occurred_at >= first_carts_after_view.added_to_cart_at
+    inner join first_checkouts_after_cart
+        on events.session_id = first_checkouts_after_cart.session_id
+        and events.occurred_at >= first_checkouts_after_cart.checked_out_at
     where events.event_type = 'purchase'
     group by events.session_id
 
@@ -77,15 +93,18 @@ sessions as (
         session_bounds.events_in_session,
         first_page_views.page_viewed_at,
         first_carts_after_view.added_to_cart_at,
-        first_purchases_after_cart.purchased_at
+        first_checkouts_after_cart.checked_out_at,
+        first_purchases_after_checkout.purchased_at
 
     from session_bounds
     left join first_page_views
         on session_bounds.session_id = first_page_views.session_id
     left join first_carts_after_view
         on session_bounds.session_id = first_carts_after_view.session_id
-    left join first_purchases_after_cart
-        on session_bounds.session_id = first_purchases_after_cart.session_id
+    left join first_checkouts_after_cart
+        on session_bounds.session_id = first_checkouts_after_cart.session_id
+    left join first_purchases_after_checkout
+        on session_bounds.session_id = first_purchases_after_checkout.session_id
 
 )
 

@@ -111,7 +111,9 @@ daily_kpis as (
         coalesce(orders_per_day.revenue_orders, 0) as revenue_orders,
         coalesce(orders_per_day.buyers, 0) as buyers,
         coalesce(orders_per_day.revenue_usd, 0) as revenue_usd,
-        {{ safe_divide('orders_per_day.revenue_usd', 'orders_per_day.revenue_orders', 2) }} as average_order_value_usd
+        {{ safe_divide('orders_per_day.revenue_usd', 'orders_per_day.revenue_orders', 2) }} as average_order_value_usd,
+        -- Every order comes from the purchase of one session, which lies within one UTC day.
+        {{ safe_divide('coalesce(orders_per_day.orders, 0)', 'events_per_day.sessions') }} as conversion_rate
 
     from calendar
     left join signups_per_day
