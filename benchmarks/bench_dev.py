@@ -1,15 +1,16 @@
-"""End-to-end `sbdk dev` against a minimal reference, at 1x, 10x and 100x the default volume (issue #4).
+"""End-to-end `sbdk dev` against a minimal reference, at 1x and 100x the default volume (issues #4, #20).
 
-sbdk     - `sbdk dev` in a fresh process (dbt's partial parse warm, as for a user) and
-           `sbdk dev --dbt-only`; stages from the run history (generate, load, dbt parse, dbt build)
+sbdk     - `sbdk dev` in a fresh process (dbt's partial parse warm, as for a user) in four cases: --fresh
+           (everything again), no change, one leaf model edited, one pipeline edited; stages from the run
+           history (generate, load, dbt parse, dbt build)
 reference - a minimal script on a copy of the same project: the same tables made with numpy/pyarrow,
            inserted straight into DuckDB, then `dbtRunner().invoke(["build"])`
 Peak RSS of each process is reported (ru_maxrss of the child).
 
-Each scale gets one warm-up round, then `--runs` rounds alternating sbdk dev, the reference and
-`sbdk dev --dbt-only`; medians are reported (this 2-core machine's timings vary by 10-20% run to run).
+Each scale gets one warm-up round, then `--runs` rounds of the reference and each case; medians are
+reported (this 2-core machine's timings vary by 10-20% run to run).
 
-Usage: python benchmarks/bench_dev.py [--scales 1 10 100] [--runs 5]
+Usage: python benchmarks/bench_dev.py [--scales 1 100] [--runs 5] [--cases "no change" "leaf edited"]
 """
 
 from __future__ import annotations
@@ -98,10 +99,22 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+CASES = ("fresh", "no change", "leaf edited", "pipeline edited")
+# Issue #20's targets: each case's time over the reference's, at 1x (and at 100x for "no change").
+TARGETS = {"no change": (0.4, 0.1), "leaf edited": (0.6, 0.6), "pipeline edited": (0.8, 0.8)}
+
+
+def touch(path: Path, round_number: int, comment: str) -> None:
+    """A change that alters the file's bytes (a new comment each round), not its meaning."""
+    with path.open("a") as f:
+        f.write(f"\n{comment} bench round {round_number}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1, 100])
     parser.add_argument("--runs", type=int, default=5, help="measured rounds per scale, after one warm-up round")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     args = parser.parse_args()
     sbdk = [sys.executable, "-m", "sbdk"]
     from sbdk.ops.scaffold import InitOptions, init_project
@@ -114,54 +127,56 @@ def main() -> None:
             root = init_project(InitOptions(folder=Path(workdir) / f"s{scale:g}", as_of=AS_OF, **sizes)).root
             ref_root = init_project(InitOptions(folder=Path(workdir) / f"r{scale:g}", as_of=AS_OF, **sizes)).root
             reference = [sys.executable, "-c", REFERENCE, str(ref_root), str(scale), AS_OF.isoformat()]
-            # One warm-up round (dbt's first parse, file caches), then rounds that alternate the three
-            # commands so that a slow spell of this shared machine hits all of them alike.
+            # One warm-up round (dbt's first parse, file caches), then rounds that alternate the commands
+            # so that a slow spell of this shared machine hits all of them alike.
             child([*sbdk, "dev"], root)
             child(reference, ref_root)
-            m: dict[str, list] = {
-                k: [] for k in ("dev", "dev_mb", "stages", "dbt_only", "dbt_only_mb", "ref", "ref_mb", "ref_parts")
-            }
-            for _ in range(args.runs):
-                seconds, mb, _ = child([*sbdk, "dev"], root)
-                m["dev"].append(seconds)
-                m["dev_mb"].append(mb)
-                m["stages"].append(last_run(root)["stages"])
-                seconds, mb, out = child(reference, ref_root)
-                m["ref"].append(seconds)
-                m["ref_mb"].append(mb)
-                m["ref_parts"].append(json.loads(out.strip().splitlines()[-1]))
-                seconds, mb, _ = child([*sbdk, "dev", "--dbt-only"], root)
-                m["dbt_only"].append(seconds)
-                m["dbt_only_mb"].append(mb)
-            rows.append((scale, m))
+            times: dict[str, list[float]] = {case: [] for case in (*args.cases, "reference")}
+            peaks: dict[str, list[float]] = {case: [] for case in times}
+            stages: dict[str, list[dict]] = {case: [] for case in args.cases}
+            for number in range(args.runs):
+                seconds, mb, _ = child(reference, ref_root)
+                times["reference"].append(seconds)
+                peaks["reference"].append(mb)
+                for case in args.cases:
+                    command = [*sbdk, "dev"]
+                    if case == "fresh":
+                        command.append("--fresh")
+                    elif case == "leaf edited":
+                        touch(root / "dbt" / "models" / "marts" / "funnel.sql", number, "--")
+                    elif case == "pipeline edited":
+                        touch(root / "pipelines" / "events.py", number, "#")
+                    seconds, mb, _ = child(command, root)
+                    times[case].append(seconds)
+                    peaks[case].append(mb)
+                    stages[case].append(last_run(root)["stages"])
+            rows.append((scale, times, peaks, stages))
             print(
-                f"scale {scale:g}: dev {[round(x, 2) for x in m['dev']]} ref {[round(x, 2) for x in m['ref']]} "
-                f"--dbt-only {[round(x, 2) for x in m['dbt_only']]} ref dbt {[round(r['dbt'], 2) for r in m['ref_parts']]}",
+                f"scale {scale:g}: " + "; ".join(f"{k} {[round(x, 2) for x in v]}" for k, v in times.items()),
                 flush=True,
             )
 
+    print(f"\n{'scale':>5} | {'case':<16} {'seconds':>8} {'peak MB':>8} | {'x reference':>11} {'target':>7} | stages")
+    for scale, times, peaks, stages in rows:
+        print(f"{scale:>5g} | {'reference':<16} {median(times['reference']):>8.2f} {max(peaks['reference']):>8.0f} |")
+        for case in args.cases:
+            ratio = median([t / r for t, r in zip(times[case], times["reference"])])
+            target = TARGETS.get(case, (None, None))[0 if scale < 10 else 1]
+            shown = (
+                {k: round(median([s.get(k, 0.0) for s in stages[case]]), 2) for k in stages[case][0]}
+                if stages[case][0]
+                else {}
+            )
+            print(
+                f"{'':>5} | {case:<16} {median(times[case]):>8.2f} {max(peaks[case]):>8.0f} | {ratio:>10.2f}x "
+                f"{('<= ' + format(target, 'g')) if target else '':>7} | {shown or 'nothing run'}"
+            )
     print(
-        f"\n{'scale':>5} | {'sbdk dev s':>10} {'MB':>6} {'gen':>5} {'load':>5} {'parse':>5} {'dbt':>5} | "
-        f"{'ref s':>6} {'MB':>6} {'ref dbt':>7} | {'dev/ref':>7} | {'--dbt-only':>10} {'MB':>6} {'/ref dbt':>8}"
-    )
-    for scale, m in rows:
-        stage = {
-            k: median([s.get(k, 0.0) for s in m["stages"]]) for k in ("generate", "load", "dbt_parse", "dbt_build")
-        }
-        ref_dbt = [r["dbt"] for r in m["ref_parts"]]
-        dev_ratio = median([d / r for d, r in zip(m["dev"], m["ref"])])
-        dbt_only_ratio = median([d / r for d, r in zip(m["dbt_only"], ref_dbt)])
-        print(
-            f"{scale:>5g} | {median(m['dev']):>10.2f} {max(m['dev_mb']):>6.0f} {stage['generate']:>5.2f} {stage['load']:>5.2f} "
-            f"{stage['dbt_parse']:>5.2f} {stage['dbt_build']:>5.2f} | {median(m['ref']):>6.2f} {max(m['ref_mb']):>6.0f} "
-            f"{median(ref_dbt):>7.2f} | {dev_ratio:>6.2f}x | {median(m['dbt_only']):>10.2f} {max(m['dbt_only_mb']):>6.0f} "
-            f"{dbt_only_ratio:>7.2f}x"
-        )
-    print(
-        "\nSeconds are medians over the rounds, whole process (start to exit) unless noted; ratios are medians of the\n"
-        "per-round ratios. gen/load/parse/dbt: sbdk's stages from its run history (parse = dbt import + parse, up to\n"
-        "the first node; dbt = the build after it). ref dbt: the reference's dbtRunner import + build, in-process.\n"
-        "MB: the largest peak RSS of that process over the rounds."
+        "\nSeconds are medians over the rounds, whole process (start to exit); ratios are medians of the per-round\n"
+        "ratios to the reference of the same round (a script that regenerates everything, inserts it into DuckDB and\n"
+        "runs `dbt build`). fresh: `sbdk dev --fresh`; no change: `sbdk dev` again; leaf edited: a comment added to\n"
+        "the funnel mart, then `sbdk dev`; pipeline edited: a comment added to pipelines/events.py, then `sbdk dev`.\n"
+        "stages: sbdk's stages from its run history. peak MB: the largest peak RSS of that process over the rounds."
     )
 
 

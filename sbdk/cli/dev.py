@@ -39,6 +39,13 @@ def dev(
         float | None, typer.Option(help="Multiply the configured users and events, e.g. 0.1 or 10.", show_default=False)
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for this run.", show_default=False)] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Regenerate every raw table and build everything, even what is up to date."),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="A full dbt build, even when nothing changed since the last one.")
+    ] = False,
     wait: WaitOpt = False,
     target: Annotated[
         str | None,
@@ -63,11 +70,24 @@ def dev(
     if target is not None:
         settings = settings.with_target(target)
     _check_options(pipelines_only, dbt_only, incremental, select, fail_fast, users, events, scale, seed)
+    if fresh and (dbt_only or incremental):
+        from sbdk.errors import UsageError
+
+        raise UsageError(
+            f"--fresh regenerates every raw table; {'--dbt-only' if dbt_only else '--incremental'} keeps them.",
+            hint="Drop one of them (`sbdk dev --dbt-only --full` rebuilds every model without reloading).",
+        )
+    if full and pipelines_only:
+        from sbdk.errors import UsageError
+
+        raise UsageError("--full is about the dbt build; --pipelines-only skips dbt.", hint="Drop one of them.")
     plan = RunPlan(
         pipelines=not dbt_only,
         dbt=not pipelines_only,
         select=tuple(select or ()),
         incremental=incremental,
+        keep_unchanged=not fresh,
+        full_build=full or fresh,
         volume=resolve_volume(settings.data_volume, users=users, events=events, scale=scale),
         seed=seed,
         fail_fast=fail_fast,

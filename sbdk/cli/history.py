@@ -121,6 +121,8 @@ def _cells(entry: dict[str, Any]) -> dict[str, list[str]]:
 
     rows = entry.get("rows") or {}
     models, tests = _dbt_counts(entry.get("dbt"))
+    if entry.get("dbt_skipped") and not entry.get("dbt"):
+        models, tests = ["[dim]up to date[/]"], ["[dim]-[/]"]
     return {
         "run": [escape(str(entry.get("run_id")))],
         "started": [_local(entry.get("started_at"))[:16]],
@@ -195,6 +197,14 @@ def _render_list(console: Any, entries: list[dict[str, Any]], *, total: int, qui
         )
 
 
+def _dbt_line(entry: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    if entry.get("dbt_skipped"):
+        return escape(f"up to date: {entry['dbt_skipped']}")
+    return "built" if entry.get("dbt") else "[dim]not run[/]"
+
+
 def _days(entry: dict[str, Any]) -> str:
     """The days the run's load made: "2025-01-01 to 2025-12-24", one day, or none (dbt only)."""
     from rich.markup import escape
@@ -225,6 +235,8 @@ def _render_run(console: Any, entry: dict[str, Any]) -> None:
         ("ended", _local(entry.get("ended_at"))),
         ("seconds", f"{entry.get('seconds', 0):.2f}"),
         ("days", _days(entry)),
+        ("kept", escape(", ".join(str(t) for t in entry.get("kept") or ())) or "[dim]none[/]"),
+        ("dbt", _dbt_line(entry)),
         ("options", escape(shown) or "[dim]defaults[/]"),
         ("log file", escape(entry["log_file"]) if entry.get("log_file") else "[dim]none[/]"),
     ):

@@ -91,6 +91,10 @@ class RichReporter(Reporter):
                 self._tasks[table] = self._progress.add_task(table, total=rows)
             self._progress.update(self._tasks[table], completed=rows, total=rows)
 
+    def table_kept(self, table: str) -> None:
+        with self._lock:
+            self.console.print(f"[dim]{escape(table)} unchanged, kept[/]")
+
     def node_started(self, name: str, resource_type: str) -> None:
         if self.verbose:
             self.console.print(f"  [dim]start {resource_type} {escape(name)}[/]")
@@ -154,13 +158,19 @@ def render_summary(console: Console, report: RunReport) -> None:
     details: dict[str, str] = {}
     if report.load is not None:
         load = report.load
-        details["generate"] = f"{load.rows:,} rows ({describe_days(load)})"
-        details["load"] = f"dlt -> {load.destination}, swapped in atomically"
+        if load.tables:
+            details["generate"] = f"{load.rows:,} rows ({describe_days(load)})"
+            details["load"] = f"dlt -> {load.destination}, swapped in atomically"
+        if load.kept:
+            kept = f"{', '.join(load.kept)} unchanged, kept"
+            details["generate"] = f"{details['generate']}; {kept}" if load.tables else kept
     if report.dbt is not None:
         details["dbt_parse"] = "dbt starts, parses and compiles"
         details["dbt_build"] = counts_markup(report.dbt.counts())
     for stage, seconds in report.stage_seconds().items():
         stages.add_row(stage, f"{seconds:.2f}", details.get(stage, ""))
+    if report.dbt_skipped:
+        stages.add_row("dbt", "-", f"up to date: {report.dbt_skipped}")
     stages.add_row("[bold]total[/]", f"[bold]{round(report.seconds, 3):.2f}[/]", "")
     console.print()
     console.print(stages)

@@ -95,6 +95,19 @@ def _import(path: Path) -> ModuleType:
     return module
 
 
+def _fresh_helpers(pipelines_dir: Path) -> None:
+    """Pipelines may import helper modules of their folder (`import _shared`): the folder is on the
+    import path, and helpers imported by an earlier discovery are forgotten, so that a long-lived
+    process (the watcher) runs an edited helper, not the one it imported first."""
+    folder = pipelines_dir.resolve()
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve().is_relative_to(folder):
+            sys.modules.pop(name, None)
+
+
 def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[PipelineSpec]:
     """The pipelines in `pipelines_dir` (all, or only those whose table or file stem is in `only`)."""
     if not pipelines_dir.is_dir():
@@ -102,6 +115,7 @@ def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[Pipeline
             f"The pipelines folder {pipelines_dir} does not exist.",
             hint="Create it (`sbdk init --force .` restores the default pipelines) or fix pipelines_path.",
         )
+    _fresh_helpers(pipelines_dir)
     specs: list[PipelineSpec] = []
     for path in sorted(pipelines_dir.glob("*.py")):
         if path.name.startswith("_"):

@@ -271,14 +271,26 @@ def load(run: RunContext) -> LoadReport:
     Replace mode swaps all loaded tables in at once; incremental mode appends a new, later slice to
     the tables whose pipeline declares a CURSOR. Either way, a failure leaves every table as it was.
     """
+    from sbdk.pipelines.fingerprint import fingerprints
+
     specs = _pipelines(run.settings, run.plan)
-    context, load_schema = _prepare(run, specs)
+    prints = fingerprints(run.settings, run.plan, discover(run.settings.paths.pipelines_dir, None))
+    context, load_schema, specs, kept = _prepare(run, specs, prints)
+    if not specs:
+        for table in kept:
+            run.reporter.table_kept(table)
+        return LoadReport(
+            tables=(), mode="kept", generate_seconds=0.0, load_seconds=0.0, swap_seconds=0.0,
+            destination=_destination(run), kept=tuple(kept),
+        )  # fmt: skip
+    for table in kept:
+        run.reporter.table_kept(table)
     tally = _Tally()
     try:
         with environment(_dlt_environment(run.settings)):
             generated, loaded = _extract_and_load(run, specs, context, load_schema, tally)
         started = time.perf_counter()
-        counts = _swap(run, specs, load_schema, tally, context.days)
+        counts = _swap(run, specs, load_schema, tally, context.days, prints)
     except BaseException:
         # A failed or interrupted load leaves no scratch files: on a full disk they are what keeps
         # the next run from fitting (the next run's drop() would discard them anyway).
@@ -294,8 +306,13 @@ def load(run: RunContext) -> LoadReport:
         generate_seconds=generated,
         load_seconds=loaded,
         swap_seconds=time.perf_counter() - started,
-        destination="PostgreSQL" if run.store.kind == "postgres" else "DuckDB",
+        destination=_destination(run),
+        kept=tuple(kept),
     )
+
+
+def _destination(run: RunContext) -> str:
+    return "PostgreSQL" if run.store.kind == "postgres" else "DuckDB"
 
 
 def _pipelines(settings: Settings, plan: RunPlan) -> list[PipelineSpec]:
@@ -316,8 +333,11 @@ def _pipelines(settings: Settings, plan: RunPlan) -> list[PipelineSpec]:
     return specs
 
 
-def _prepare(run: RunContext, specs: list[PipelineSpec]) -> tuple[PipelineContext, str]:
-    """What every pipeline's generate(ctx) receives, and the new schema dlt loads into.
+def _prepare(
+    run: RunContext, specs: list[PipelineSpec], prints: dict[str, str]
+) -> tuple[PipelineContext, str, list[PipelineSpec], list[str]]:
+    """What every pipeline's generate(ctx) receives, the new schema dlt loads into, the pipelines to
+    run and the tables kept as they are (the plan keeps unchanged tables and their fingerprints match).
 
     Reads the store first, so a locked or unwritable database wastes no generation work.
     """
@@ -332,13 +352,32 @@ def _prepare(run: RunContext, specs: list[PipelineSpec]) -> tuple[PipelineContex
     with run.store.session() as session:
         session.prepare()
         live = session.live_tables()
+        kept = _unchanged(session, specs, live, prints) if plan.keep_unchanged and not plan.incremental else []
+        specs = [spec for spec in specs if spec.table not in kept]
+        if not specs:
+            return context, "", specs, kept
         if plan.incremental:
             context = _increment_context(session, specs, live, context)
         elif "raw_users" not in {s.table for s in specs} and "raw_users" in live:
             # Only some tables reload (the watcher): their rows must reference the users loaded
             # now, whatever seed or volume made them.
             context = replace(context, known_signups=_live_signups(session), new_users=False)
-        return context, session.new_load_schema()
+        return context, session.new_load_schema(), specs, kept
+
+
+def _unchanged(
+    session: Session, specs: list[PipelineSpec], live: dict[str, tuple[str, int]], prints: dict[str, str]
+) -> list[str]:
+    """The tables whose live data is what their pipelines would make now: the fingerprint recorded with
+    their swap equals today's, and they still hold the rows recorded then (a change by hand shows)."""
+    recorded = session.fingerprints()
+    kept = []
+    for spec in specs:
+        table = spec.table
+        if table in live and recorded.get(table) is not None and recorded.get(table) == prints.get(table):
+            if session.count(table) == live[table][1]:
+                kept.append(table)
+    return kept
 
 
 def _extract_and_load(
@@ -414,7 +453,9 @@ def _hints(spec: PipelineSpec) -> dict[str, Any]:
     return {"primary_key": spec.primary_key} if spec.primary_key else {}
 
 
-def _swap(run: RunContext, specs: list[PipelineSpec], load_schema: str, tally: _Tally, days: Days) -> dict[str, int]:
+def _swap(
+    run: RunContext, specs: list[PipelineSpec], load_schema: str, tally: _Tally, days: Days, prints: dict[str, str]
+) -> dict[str, int]:
     """Make the new load live in one transaction (or append it): rows per table."""
     tables = [s.table for s in specs]
     try:
@@ -422,7 +463,7 @@ def _swap(run: RunContext, specs: list[PipelineSpec], load_schema: str, tally: _
             _create_empty_tables(session, load_schema, specs, tally.schemas)
             if run.plan.incremental:
                 return session.append_in(load_schema, tables, day=days.start)
-            return session.swap_in(load_schema, tables, days=(days.first, days.last))
+            return session.swap_in(load_schema, tables, days=(days.first, days.last), fingerprints=prints)
     except (SbdkError, KeyboardInterrupt):
         raise
     except Exception as exc:

@@ -89,6 +89,9 @@ def record(state_dir: Path, report: RunReport, *, started_at: datetime, options:
         "model_rows": dict(report.model_rows),
         # The days this run's load made (first, last), so `sbdk history` can say which day each run added.
         "days": [str(day) for day in report.load.days] if report.load and report.load.days else None,
+        # What this run left as it was, and why (issue #20: only what changed is done again).
+        "kept": list(report.load.kept) if report.load else [],
+        "dbt_skipped": report.dbt_skipped,
         "dbt": (
             {
                 **dbt.counts().as_dict(),

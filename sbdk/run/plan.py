@@ -30,6 +30,10 @@ class RunPlan:
     select: tuple[str, ...] = ()  # dbt selection; () = everything
     deps: bool = False  # `dbt deps` first (packages.yml changed); missing packages are installed anyway
     incremental: bool = False
+    # Keep the raw tables whose data is what their pipelines would make now (their fingerprint), and
+    # build in dbt only what changed since the last successful build (`sbdk dev`; not with --fresh).
+    keep_unchanged: bool = False
+    full_build: bool = False  # a full dbt build even when dbt's state says nothing changed (--full)
     volume: DataVolume | None = None
     seed: int | None = None
     fail_fast: bool = False
@@ -49,6 +53,8 @@ class RunPlan:
             "select": list(self.select),
             "deps": self.deps,
             "incremental": self.incremental,
+            "keep_unchanged": self.keep_unchanged,
+            "full_build": self.full_build,
             "volume": self.volume.as_dict() if self.volume else None,
             "seed": self.seed,
             "fail_fast": self.fail_fast,

@@ -20,6 +20,9 @@ class Reporter:
     def table_done(self, table: str, rows: int, seconds: float) -> None:
         """A table finished generating."""
 
+    def table_kept(self, table: str) -> None:
+        """A table is left as it is: its data is what its pipeline would make now (its fingerprint)."""
+
     def dbt_nodes(self, total: int) -> None:
         """dbt has parsed the project and is about to run `total` nodes."""
 
@@ -55,6 +58,9 @@ class ForwardingReporter(Reporter):
 
     def table_done(self, table: str, rows: int, seconds: float) -> None:
         self.inner.table_done(table, rows, seconds)
+
+    def table_kept(self, table: str) -> None:
+        self.inner.table_kept(table)
 
     def dbt_nodes(self, total: int) -> None:
         self.inner.dbt_nodes(total)

@@ -30,6 +30,7 @@ class LoadReport:
     swap_seconds: float
     destination: str = "DuckDB"
     days: tuple[date, date] | None = None  # the first and last day this load made (UTC)
+    kept: tuple[str, ...] = ()  # tables left as they were: their data is what their pipelines would make
 
     @property
     def rows(self) -> int:
@@ -152,6 +153,7 @@ class RunReport:
     seconds: float = 0.0
     error: str | None = None
     outcome: RunStatus | None = None  # set when the run stopped early (interrupted, refused)
+    dbt_skipped: str | None = None  # why dbt did not run at all: nothing changed since its last build
 
     @property
     def success(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -180,20 +181,71 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
         for observer in context.observers:
             guarded(context.reporter, "observer", partial(observer.loaded, context, report.load))
     if plan.dbt:
-        from sbdk.dbt.invoke import run_dbt, with_failing_rows
+        _build(context, report)
 
-        if plan.deps:
-            context.reporter.stage("dbt", "deps")
-            deps = run_dbt(context, "deps")
-            if not deps.success:
-                raise DbtError(
-                    f"`dbt deps` failed: {deps.error or 'see dbt/logs/dbt.log'}",
-                    hint="Check packages.yml; packages must be installable from here.",
-                )
-        context.reporter.stage("dbt", "build" + (f" --select {' '.join(plan.select)}" if plan.select else ""))
-        # A data test that failed shows its first failing rows (dbt has released the file by now).
-        report.dbt = with_failing_rows(context, run_dbt(context, "build"))
-        report.model_rows = _built_rows(context, report.dbt)
+
+def _build(context: RunContext, report: RunReport) -> None:
+    """dbt's part of the run: everything, the plan's selection, or (`sbdk dev`) only what changed."""
+    from sbdk.dbt import state as dbt_state
+    from sbdk.dbt.invoke import run_dbt, with_failing_rows
+    from sbdk.errors import DbtError
+    from sbdk.run.process import environment
+
+    plan = context.plan
+    # A build of the whole project (or of what changed in it) leaves the database as the project
+    # describes: its manifest is kept for the next `sbdk dev` to compare with.
+    whole = not plan.select
+    changes_only = whole and plan.keep_unchanged and not plan.full_build and not plan.deps
+    decision: dbt_state.Decision | None = None
+    prints: dict[str, str | None] = {}
+    if whole:
+        prints, existing = context.retry.call(
+            context.store.build_facts, context.store.is_transient, what=f"Reading {context.store.describe()}"
+        )
+        if changes_only:
+            decision = dbt_state.decide(context.settings, prints, existing)
+            if decision.skip:
+                report.dbt_skipped = decision.reason
+                context.reporter.stage("dbt", f"up to date: {decision.reason}")
+                return
+    else:
+        # A selection (the watcher, `--select`) may leave models unlike the kept manifest: the next
+        # `sbdk dev` builds everything once.
+        dbt_state.forget(context.settings)
+    if plan.deps:
+        context.reporter.stage("dbt", "deps")
+        deps = run_dbt(context, "deps")
+        if not deps.success:
+            raise DbtError(
+                f"`dbt deps` failed: {deps.error or 'see dbt/logs/dbt.log'}",
+                hint="Check packages.yml; packages must be installable from here.",
+            )
+    build, variables = context, {}
+    if decision is not None and decision.select:
+        build = replace(context, plan=replace(plan, select=(decision.select,)))
+        variables = {"DBT_STATE": str(decision.state_dir)}
+    selected = build.plan.select
+    why = f" ({decision.reason})" if decision is not None else ""
+    context.reporter.stage("dbt", "build" + (f" --select {' '.join(selected)}" if selected else "") + why)
+    if whole:
+        dbt_state.building(context.settings)
+    try:
+        with environment(variables):
+            dbt = run_dbt(build, "build")
+    except DbtError as exc:
+        if not variables or "matched no models" not in exc.message:
+            raise
+        # Files changed, but no definition dbt compares did (a comment in a doc block): up to date.
+        dbt_state.keep(context.settings, prints)
+        report.dbt_skipped = "no model, test or seed changed since the last successful build"
+        return
+    # A data test that failed shows its first failing rows (dbt has released the file by now).
+    report.dbt = with_failing_rows(context, dbt)
+    report.model_rows = _built_rows(context, report.dbt)
+    if whole and dbt.success:
+        dbt_state.keep(context.settings, prints)
+    elif whole:
+        dbt_state.forget(context.settings)
 
 
 def _built_rows(context: RunContext, dbt: DbtReport) -> dict[str, int]:

@@ -309,6 +309,7 @@ def restore(
         if db.is_file():
             saved, replaced = _save_current(settings, keep_current, reporter)
         _put_in_place(source, db)
+        _never_up_to_date(settings)
     return RestoreResult(
         source=source,
         target=db,
@@ -317,6 +318,21 @@ def restore(
         seconds=time.perf_counter() - started,
         replaced=replaced,
     )
+
+
+def _never_up_to_date(settings: Settings) -> None:
+    """A restored database is never taken for up to date: the next `sbdk dev` reloads its raw tables
+    and builds every model (sbdk.pipelines.fingerprint, sbdk.dbt.state)."""
+    import duckdb
+
+    from sbdk.dbt.state import forget
+
+    forget(settings)
+    with duckdb_store.connect(settings.paths.duckdb_path) as con:
+        try:
+            con.execute(f"update {META_SCHEMA}.raw_tables set fingerprint = null")
+        except (duckdb.CatalogException, duckdb.BinderException):
+            pass  # made before sbdk recorded fingerprints: none to clear
 
 
 def _save_current(settings: Settings, keep: bool, reporter: Reporter) -> tuple[Path | None, dict[str, int]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, Protocol
@@ -61,15 +61,30 @@ class Session(Protocol):
     def new_load_schema(self) -> str:
         """A schema name no live table uses, for dlt to load into."""
 
-    def swap_in(self, load_schema: str, tables: Iterable[str], days: tuple[date, date] | None = None) -> dict[str, int]:
+    def swap_in(
+        self,
+        load_schema: str,
+        tables: Iterable[str],
+        days: tuple[date, date] | None = None,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> dict[str, int]:
         """Make `tables` of `load_schema` the live raw tables, all at once; their row counts. Records
         `days` (first, last UTC day, inclusive) for each of them in the same transaction; None records
-        none (a pipeline that is not day-based). A failure leaves the tables and their days as they were."""
+        none (a pipeline that is not day-based). Records each table's fingerprint likewise (what made
+        its data, sbdk.pipelines.fingerprint; a table without one is never up to date). A failure
+        leaves the tables, their days and fingerprints as they were."""
 
     def append_in(self, load_schema: str, tables: Iterable[str], day: date | None = None) -> dict[str, int]:
         """Append the rows of `tables` in `load_schema` to the live ones, all at once; rows added. Records
         `day` as the last day of each of them in the same transaction; None leaves their days as they
-        were. A failure leaves the tables and their days as they were."""
+        were. Clears their fingerprints (an appended table is no full load's). A failure leaves the
+        tables and their days as they were."""
+
+    def fingerprints(self) -> dict[str, str | None]:
+        """table -> the fingerprint recorded when its live data was swapped in (None: none recorded)."""
+
+    def count(self, table: str) -> int:
+        """Rows of a live raw table, counted now (a change by hand shows as a count unlike the recorded one)."""
 
     def loaded_days(self) -> dict[str, tuple[date, date] | None]:
         """table -> (first, last) UTC day its data covers, inclusive; None when not recorded (a load by an
@@ -125,6 +140,10 @@ class Store(Protocol):
 
     def is_transient(self, exc: BaseException) -> bool:
         """Whether `exc` is a passing failure of this store, worth trying again (sbdk.run.retry)."""
+
+    def build_facts(self) -> tuple[dict[str, str | None], set[str]]:
+        """(fingerprint of each live raw table, schema.name of every relation), read briefly: what
+        sbdk.dbt.state compares to decide what dbt must build."""
 
     def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
         """Rows of each named relation (name -> relation as dbt quotes it), read briefly."""

@@ -11,7 +11,7 @@ cleans up after a crash).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
@@ -156,12 +156,14 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
             rows bigint not null,
             loaded_at timestamptz not null default current_timestamp,
             first_day date,
-            last_day date
+            last_day date,
+            fingerprint varchar
         )"""
     )
-    # A file made before sbdk recorded days (issue #16): its loads read back as days not recorded.
-    for column in ("first_day", "last_day"):
-        con.execute(f"alter table {META_SCHEMA}.raw_tables add column if not exists {column} date")
+    # A file made before sbdk recorded days (issue #16) or fingerprints (issue #20): its loads read back
+    # as days not recorded, and as never up to date.
+    for column, kind in (("first_day", "date"), ("last_day", "date"), ("fingerprint", "varchar")):
+        con.execute(f"alter table {META_SCHEMA}.raw_tables add column if not exists {column} {kind}")
     drop_unused_loads(con)
 
 
@@ -218,11 +220,14 @@ def swap_in(
     tables: Iterable[str],
     faults: Faults = NO_FAULTS,
     days: tuple[date, date] | None = None,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Make `tables` of `load_schema` the live raw tables, all at once, recording `days` (first, last)
-    for each (None: not day-based). Returns their row counts."""
+    for each (None: not day-based) and each table's fingerprint (sbdk.pipelines.fingerprint; None: no
+    record, never up to date). Returns their row counts."""
     tables = list(tables)
     first, last = days or (None, None)
+    fingerprints = fingerprints or {}
     counts: dict[str, int] = {}
     con.execute("begin transaction")
     try:
@@ -235,9 +240,9 @@ def swap_in(
             )
             con.execute(
                 f"insert or replace into {META_SCHEMA}.raw_tables "
-                "(table_name, load_schema, rows, loaded_at, first_day, last_day) "
-                "values (?, ?, ?, current_timestamp, ?, ?)",
-                [table, load_schema, rows, first, last],
+                "(table_name, load_schema, rows, loaded_at, first_day, last_day, fingerprint) "
+                "values (?, ?, ?, current_timestamp, ?, ?, ?)",
+                [table, load_schema, rows, first, last, fingerprints.get(table)],
             )
         faults.reached("swap")
         con.execute("commit")
@@ -299,8 +304,9 @@ def append_in(
             except duckdb.Error as exc:
                 raise append_error(table, exc, columns, incoming) from exc
             con.execute(
+                # An appended table is no full load's any more: its fingerprint no longer describes it.
                 f"update {META_SCHEMA}.raw_tables set rows = ?, loaded_at = current_timestamp, "
-                "last_day = coalesce(?, last_day) where table_name = ?",
+                "last_day = coalesce(?, last_day), fingerprint = null where table_name = ?",
                 [rows + new, day, table],
             )
             added[table] = new
@@ -336,8 +342,14 @@ class DuckDBSession:
     def new_load_schema(self) -> str:
         return new_load_schema(self.con)
 
-    def swap_in(self, load_schema: str, tables: Iterable[str], days: tuple[date, date] | None = None) -> dict[str, int]:
-        return swap_in(self.con, load_schema, tables, self.faults, days)
+    def swap_in(
+        self,
+        load_schema: str,
+        tables: Iterable[str],
+        days: tuple[date, date] | None = None,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> dict[str, int]:
+        return swap_in(self.con, load_schema, tables, self.faults, days, fingerprints)
 
     def append_in(self, load_schema: str, tables: Iterable[str], day: date | None = None) -> dict[str, int]:
         return append_in(self.con, load_schema, tables, day)
@@ -345,6 +357,13 @@ class DuckDBSession:
     def loaded_days(self) -> dict[str, tuple[date, date] | None]:
         rows = self.con.execute(f"select table_name, first_day, last_day from {META_SCHEMA}.raw_tables").fetchall()
         return {name: (first, last) if first and last else None for name, first, last in rows}
+
+    def fingerprints(self) -> dict[str, str | None]:
+        rows = self.con.execute(f"select table_name, fingerprint from {META_SCHEMA}.raw_tables").fetchall()
+        return dict(rows)
+
+    def count(self, table: str) -> int:
+        return _count(self.con, f"{RAW_SCHEMA}.{_quote(table)}")
 
     def sessions_per_day(self, first: date, last: date) -> dict[date, int]:
         # timezone('UTC', ...) is the UTC wall clock: a plain cast to date would use the TimeZone setting.
@@ -433,6 +452,31 @@ class DuckDBStore:
 
     def row_counts(self) -> dict[str, int]:
         return row_counts(self.path)
+
+    def build_facts(self) -> tuple[dict[str, str | None], set[str]]:
+        import duckdb
+
+        if not self.path.exists():
+            return {}, set()
+        with connect(self.path, read_only=True) as con:
+            try:
+                recorded = con.execute(f"select table_name, fingerprint, rows from {META_SCHEMA}.raw_tables").fetchall()
+            except (duckdb.CatalogException, duckdb.BinderException):  # nothing loaded, or loaded before #20
+                recorded = []
+
+            # A table whose rows were changed by hand since its load no longer is what its fingerprint says.
+            def live_rows(table: str) -> int | None:
+                try:
+                    return _count(con, f"{RAW_SCHEMA}.{_quote(table)}")
+                except duckdb.Error:  # dropped by hand
+                    return None
+
+            prints = {table: fingerprint if live_rows(table) == rows else None for table, fingerprint, rows in recorded}
+            rows = con.execute(
+                "select lower(table_schema || '.' || table_name) from information_schema.tables "
+                "where table_catalog = current_database()"
+            ).fetchall()
+        return prints, {name for (name,) in rows}
 
     def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
         if not relations or not self.path.exists():

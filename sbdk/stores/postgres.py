@@ -11,7 +11,7 @@ destination).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
@@ -91,7 +91,8 @@ class PostgresSession:
                 rows bigint not null,
                 loaded_at timestamptz not null default now(),
                 first_day date,
-                last_day date
+                last_day date,
+                fingerprint varchar
             )"""
         )
         # A database loaded before sbdk recorded days (issue #16): its loads read back as days not recorded.
@@ -103,9 +104,9 @@ class PostgresSession:
                 [META_SCHEMA, "raw_tables"],
             )
         }
-        for column in ("first_day", "last_day"):
+        for column, kind in (("first_day", "date"), ("last_day", "date"), ("fingerprint", "varchar")):
             if column not in present:
-                self._run(f"alter table {META_SCHEMA}.raw_tables add column if not exists {column} date")
+                self._run(f"alter table {META_SCHEMA}.raw_tables add column if not exists {column} {kind}")
         self.con.commit()
         # Loads left by failed or killed runs (the live data is in raw, never in a load schema).
         for (schema,) in self._all(
@@ -130,9 +131,16 @@ class PostgresSession:
             [schema, table],
         )
 
-    def swap_in(self, load_schema: str, tables: Iterable[str], days: tuple[date, date] | None = None) -> dict[str, int]:
+    def swap_in(
+        self,
+        load_schema: str,
+        tables: Iterable[str],
+        days: tuple[date, date] | None = None,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> dict[str, int]:
         counts: dict[str, int] = {}
         first, last = days or (None, None)
+        fingerprints = fingerprints or {}
         try:
             for table in tables:
                 source = f"{_quote(load_schema)}.{_quote(table)}"
@@ -151,10 +159,12 @@ class PostgresSession:
                 counts[table] = rows
                 self._run(
                     f"insert into {META_SCHEMA}.raw_tables "
-                    "(table_name, load_schema, rows, loaded_at, first_day, last_day) values (%s, %s, %s, now(), %s, %s) "
+                    "(table_name, load_schema, rows, loaded_at, first_day, last_day, fingerprint) "
+                    "values (%s, %s, %s, now(), %s, %s, %s) "
                     "on conflict (table_name) do update set load_schema = excluded.load_schema, rows = excluded.rows, "
-                    "loaded_at = now(), first_day = excluded.first_day, last_day = excluded.last_day",
-                    [table, load_schema, rows, first, last],
+                    "loaded_at = now(), first_day = excluded.first_day, last_day = excluded.last_day, "
+                    "fingerprint = excluded.fingerprint",
+                    [table, load_schema, rows, first, last, fingerprints.get(table)],
                 )
             self.faults.reached("swap")
             self._run(f"drop schema if exists {_quote(load_schema)} cascade")
@@ -183,7 +193,7 @@ class PostgresSession:
                     raise append_error(table, exc, live_columns, incoming) from exc
                 self._run(
                     f"update {META_SCHEMA}.raw_tables set rows = %s, loaded_at = now(), "
-                    "last_day = coalesce(%s, last_day) where table_name = %s",
+                    "last_day = coalesce(%s, last_day), fingerprint = null where table_name = %s",
                     [live[table][1] + new, day, table],
                 )
                 added[table] = new
@@ -197,6 +207,12 @@ class PostgresSession:
     def loaded_days(self) -> dict[str, tuple[date, date] | None]:
         rows = self._all(f"select table_name, first_day, last_day from {META_SCHEMA}.raw_tables")
         return {name: (first, last) if first and last else None for name, first, last in rows}
+
+    def fingerprints(self) -> dict[str, str | None]:
+        return dict(self._all(f"select table_name, fingerprint from {META_SCHEMA}.raw_tables"))
+
+    def count(self, table: str) -> int:
+        return int(self._all(f"select count(*) from {RAW_SCHEMA}.{_quote(table)}")[0][0])
 
     def sessions_per_day(self, first: date, last: date) -> dict[date, int]:
         # `at time zone 'UTC'` is the UTC wall clock: a plain cast to date would use the session's TimeZone.
@@ -373,6 +389,21 @@ class PostgresStore:
                 return {name: rows for name, (_s, rows) in sorted(session.live_tables().items())}
             except psycopg2.errors.UndefinedTable:  # sbdk's bookkeeping is not there: nothing loaded yet
                 return {}
+
+    def build_facts(self) -> tuple[dict[str, str | None], set[str]]:
+        psycopg2 = require_driver()
+        with self.session() as session:
+            try:
+                recorded = session._all(f"select table_name, fingerprint, rows from {META_SCHEMA}.raw_tables")
+            except (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn):
+                session.con.rollback()
+                recorded = []
+            # A table whose rows were changed by hand since its load no longer is what its fingerprint says.
+            prints = {
+                table: fingerprint if session.count(table) == rows else None for table, fingerprint, rows in recorded
+            }
+            rows = session._all("select lower(table_schema || '.' || table_name) from information_schema.tables")
+        return prints, {name for (name,) in rows}
 
     def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
         if not relations:
