@@ -1,13 +1,19 @@
 """Save a leaf mart model, wait for its rebuild: the warm `sbdk start` watcher against a cold command.
 
-DESIGN.md §7 and issue #5: in the watcher, a saved model is rebuilt and tested in about the time dbt
-needs for that model alone; the target is at least 3x faster than a cold
-`sbdk dev --dbt-only --select <model>+` started after the same save. Both are measured here, on
-the same freshly built project, as the median of --runs saves each:
+DESIGN.md §7 and issue #20: in the watcher, a saved leaf model is rebuilt and tested in at most
+0.4 s of run, at least 6x faster than a cold `sbdk dev --dbt-only --select <model>+` started after
+the same save. Both are measured here, on the same freshly built project, as the median of --runs
+saves each:
 
 - cold: the whole process, from the save to its exit (Python, dbt import, partial parse, build);
-- warm: from the save to the watcher's "rebuild finished" (debounce included, so it is what a user
-  waits for), in a long-lived Watcher with the default settings of `sbdk start`.
+- warm, run: the runner's own time for the rebuild (`RunReport.seconds`: lock, history, run log, dbt,
+  row counts), in a long-lived Watcher with the default settings of `sbdk start` (its GC thresholds
+  included); the target applies to this one;
+- warm, from save: from the save to the watcher's "rebuild finished" (what a user waits for: the
+  debounce, the plan and the run).
+
+Each save waits for the watcher to be idle again, as a person editing does: the watcher collects the
+last rebuild's garbage between rebuilds.
 
     python benchmarks/bench_watch.py [--runs 5] [--model funnel] [--debounce 250] [--scale 1]
 """
@@ -22,8 +28,10 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 
 def build(parent: Path, scale: float) -> Path:
@@ -60,35 +68,67 @@ def cold(root: Path, model: Path, runs: int) -> list[float]:
     return times
 
 
-def warm(root: Path, model: Path, runs: int, debounce: float) -> tuple[list[float], list[float], int]:
+@dataclass
+class Warm:
+    """The warm rebuilds' timings, one entry per timed save."""
+
+    from_save: list[float] = field(default_factory=list)
+    run: list[float] = field(default_factory=list)
+    dbt_parse: list[float] = field(default_factory=list)  # dbt's invoke up to its first node
+    dbt_build: list[float] = field(default_factory=list)  # the nodes, dbt's artifacts, releasing the file
+    around: list[float] = field(default_factory=list)  # the run's own work around dbt
+    nodes: int = 0
+
+
+def warm_rebuilds(root: Path, model: Path, runs: int, debounce: float) -> Warm:
+    from sbdk.run.process import tune_gc
     from sbdk.settings import load_settings
     from sbdk.testing import Recorder
     from sbdk.watch import Watcher
 
-    recorder = Recorder()
+    class Stamped(Recorder):
+        """When each event was reported: `sbdk start` shows a rebuild's result at that moment (the
+        watcher then collects garbage on its thread, which can keep this one waiting for the GIL)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.times: list[float] = []
+
+        def _add(self, kind: str, *payload: Any) -> None:
+            self.times.append(time.perf_counter())
+            super()._add(kind, *payload)
+
+    tune_gc()  # as `sbdk start` does (sbdk/cli/app.py), like every sbdk command
+    recorder = Stamped()
     watcher = Watcher(load_settings(root / "sbdk_config.json"), debounce=debounce, listener=recorder)
     thread = threading.Thread(target=watcher.serve, kwargs={"initial_run": False}, daemon=True)
     thread.start()
     recorder.wait_for("watching")
-    totals, runs_only, nodes = [], [], 0
+    timings = Warm()
     try:
         # One untimed save: the process's first rebuild imports dbt and reads the parse cache.
         for n in range(runs + 1):
             start = len(recorder.events)
             save(model, n)
             saved = time.perf_counter()
-            _, kind, payload = recorder.wait_for("rebuild_finished", "rebuild_failed", after=start)
-            finished = time.perf_counter()
-            if kind == "rebuild_failed" or not payload[1].success:
-                raise SystemExit(f"the warm rebuild failed: {payload[1]!r}")
+            index, kind, payload = recorder.wait_for("rebuild_finished", "rebuild_failed", after=start)
+            finished = recorder.times[index]
+            report = payload[1]
+            if kind == "rebuild_failed" or not report.success:
+                raise SystemExit(f"the warm rebuild failed: {report!r}")
             if n:
-                totals.append(finished - saved)
-                runs_only.append(payload[1].seconds)
-                nodes = len(payload[1].dbt.nodes)
+                timings.from_save.append(finished - saved)
+                timings.run.append(report.seconds)
+                timings.dbt_parse.append(report.dbt.parse_seconds)
+                timings.dbt_build.append(report.dbt.seconds - report.dbt.parse_seconds)
+                timings.around.append(report.seconds - report.dbt.seconds)
+                timings.nodes = len(report.dbt.nodes)
+            # Idle again (its garbage collected) before the next save, as between two edits.
+            recorder.wait_for("watching", after=index)
     finally:
         watcher.stop()
         thread.join(timeout=120)
-    return totals, runs_only, nodes
+    return timings
 
 
 def main() -> None:
@@ -106,23 +146,32 @@ def main() -> None:
         if model is None:
             raise SystemExit(f"no model {args.model}.sql in the project")
         cold_times = cold(root, model, args.runs)
-        warm_times, warm_runs, nodes = warm(root, model, args.runs, args.debounce / 1000)
+        warm = warm_rebuilds(root, model, args.runs, args.debounce / 1000)
 
-    cold_s, warm_s, run_s = (statistics.median(t) for t in (cold_times, warm_times, warm_runs))
+    cold_s = statistics.median(cold_times)
+    from_save_s, run_s = statistics.median(warm.from_save), statistics.median(warm.run)
     print(
-        f"median of {args.runs} saves of {args.model}.sql ({nodes} dbt nodes: the model and its tests), "
+        f"median of {args.runs} saves of {args.model}.sql ({warm.nodes} dbt nodes: the model and its tests), "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
     )
+    print(f"cold  sbdk dev --dbt-only --select {args.model}+   {cold_s:6.2f} s   ({each(cold_times)})")
+    print(f"warm  sbdk start, run seconds                  {run_s:6.2f} s   ({each(warm.run)}; target: at most 0.4 s)")
+    for label, times in [
+        ("dbt up to its first node (parse)", warm.dbt_parse),
+        ("dbt nodes, artifacts, release", warm.dbt_build),
+        ("sbdk around dbt (checks, row counts)", warm.around),
+    ]:
+        print(f"        {label:<38} {statistics.median(times):6.2f} s   ({each(times)})")
     print(
-        f"cold  sbdk dev --dbt-only --select {args.model}+   {cold_s:6.2f} s   "
-        f"(each: {', '.join(f'{t:.2f}' for t in cold_times)})"
+        f"warm  sbdk start, save -> rebuilt              {from_save_s:6.2f} s   "
+        f"({each(warm.from_save)}; debounce {args.debounce} ms included)"
     )
-    print(
-        f"warm  sbdk start, save -> rebuilt              {warm_s:6.2f} s   "
-        f"(each: {', '.join(f'{t:.2f}' for t in warm_times)}; debounce {args.debounce} ms included)"
-    )
-    print(f"      of which the run itself                  {run_s:6.2f} s")
-    print(f"ratio cold / warm: {cold_s / warm_s:.1f}x  (target: at least 3x)")
+    print(f"ratio cold / warm run: {cold_s / run_s:.1f}x  (target: at least 6x)")
+    print(f"ratio cold / warm from save: {cold_s / from_save_s:.1f}x")
+
+
+def each(times: list[float]) -> str:
+    return "each: " + ", ".join(f"{t:.2f}" for t in times)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def test_full_dev_builds_and_tests_everything(built):
 
 
 def test_cli_dev_reports_models_and_tests(project_copy, cli):
-    result = cli("dev", cwd=project_copy)
+    result = cli("dev", "--fresh", cwd=project_copy)
     assert result.exit_code == 0, result.output
     assert "failed" in result.stdout and " 0 failed" in result.stdout
     assert "user_metrics" in result.stdout

@@ -22,7 +22,7 @@ def sbdk(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_build_shows_n_of_total_and_the_rows_of_the_tables_built(project_copy: Path) -> None:
-    result = sbdk(project_copy, "dev", "--dbt-only")
+    result = sbdk(project_copy, "dev", "--dbt-only", "--full")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     counters = [line.split()[0] for line in lines if "/76 " in line]

@@ -50,7 +50,7 @@ def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, s
 
 def test_second_run_fails_at_once_naming_the_first(project_copy, tmp_path):
     marker = tmp_path / "paused"
-    first = sbdk(project_copy, "dev", "--pipelines-only", pause_at="generate", marker=marker)
+    first = sbdk(project_copy, "dev", "--pipelines-only", "--fresh", pause_at="generate", marker=marker)
     try:
         wait_for(marker, first)
         code, _out, err = finish(sbdk(project_copy, "dev", "--pipelines-only"))
@@ -64,7 +64,7 @@ def test_second_run_fails_at_once_naming_the_first(project_copy, tmp_path):
 
 def test_wait_runs_after_the_first_run(project_copy, tmp_path):
     marker = tmp_path / "paused"
-    first = sbdk(project_copy, "dev", "--pipelines-only", pause_at="generate", marker=marker, seconds=3)
+    first = sbdk(project_copy, "dev", "--pipelines-only", "--fresh", pause_at="generate", marker=marker, seconds=3)
     wait_for(marker, first)
     second = sbdk(project_copy, "dev", "--pipelines-only", "--wait")
     code2, out2, err2 = finish(second)
@@ -102,7 +102,7 @@ def test_sigkill_during_dbt_build_keeps_tables_whole_and_next_run_succeeds(proje
     before = raw_checksums(project_copy)
     marts = mart_checksums(project_copy)
     marker = tmp_path / "paused"
-    victim = sbdk(project_copy, "dev", pause_at="dbt:user_metrics", marker=marker)
+    victim = sbdk(project_copy, "dev", "--fresh", pause_at="dbt:user_metrics", marker=marker)
     wait_for(marker, victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait()

@@ -343,6 +343,24 @@ def test_each_kind_of_change_gets_the_smallest_plan(built):
 
 
 @pytest.mark.slow
+def test_dbt_partial_parse_cache_names_the_graph_its_manifest_does(built):
+    # What a rebuild that skips dbt's JSON artifacts leaves the next plan (sbdk.watch.manifest).
+    target = built / "dbt/target"
+    written = Manifest.read(target / "manifest.json")
+    cached = Manifest.read_partial_parse(target / "partial_parse.msgpack")
+
+    assert cached is not None and (cached.nodes.keys(), cached.sources.keys()) == (
+        written.nodes.keys(),
+        written.sources.keys(),
+    )
+    for unique_id in [*written.nodes, *written.sources]:
+        assert sorted(cached.child_map.get(unique_id, [])) == sorted(written.child_map.get(unique_id, []))
+    selectors = [f"{node['name']}+" for node in written.nodes.values() if node["resource_type"] == "model"]
+    assert [cached.count((s,)) for s in selectors] == [written.count((s,)) for s in selectors]
+    assert cached.relations_from("models") == written.relations_from("models")
+
+
+@pytest.mark.slow
 def test_a_deleted_model_rebuilds_what_depended_on_it(built):
     watcher = Watcher(load_settings(built / "sbdk_config.json"))
     manifest = watcher.manifest()

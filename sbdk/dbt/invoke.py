@@ -19,6 +19,7 @@ from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir
 from sbdk.dbt.release import release_duckdb
 from sbdk.errors import DbtError, causes
 from sbdk.run.context import RunContext
+from sbdk.run.plan import Trigger
 from sbdk.run.process import collector_paused, environment
 from sbdk.run.reporters import Reporter
 from sbdk.run.results import DbtReport, NodeResult
@@ -328,6 +329,12 @@ def _invoke(context: RunContext, command: str, progress: _Progress) -> Any:
             args += ["--select", value]
         if plan.fail_fast:
             args.append("--fail-fast")
+        if plan.trigger == Trigger.WATCH and plan.select:
+            # A watch rebuild skips dbt's JSON artifacts (manifest.json twice, run_results.json): 0.07 s
+            # of a 0.45 s leaf rebuild. The watcher plans from dbt's partial-parse cache instead
+            # (sbdk.watch.manifest), the run log and history hold the results, and a whole build (the
+            # initial run, `sbdk dev`) still writes them for dbt's state (sbdk.dbt.state).
+            args.append("--no-write-json")
     return dbtRunner(callbacks=[progress]).invoke(args)
 
 

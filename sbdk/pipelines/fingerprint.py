@@ -41,6 +41,11 @@ def _versions() -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+def restored_marker(settings: Settings) -> Path:
+    """Present after `sbdk restore` until the next full reload: no recorded fingerprint is trusted."""
+    return settings.paths.state_dir / "restored"
+
+
 def _module_files(name: str, folder: Path) -> list[Path]:
     """The files of a module `name` (a.b.c) if it lives in the pipelines folder, else []."""
     parts = name.split(".")

@@ -14,6 +14,7 @@ from sbdk.disk import full_disk_error
 from sbdk.errors import NothingToLoadError, PipelineError, SbdkError, causes, interrupted
 from sbdk.pipelines.context import PipelineContext
 from sbdk.pipelines.discovery import PipelineSpec, cursor_error, discover, where
+from sbdk.pipelines.fingerprint import fingerprints, restored_marker
 from sbdk.run.context import RunContext
 from sbdk.run.plan import RunPlan
 from sbdk.run.process import environment
@@ -271,8 +272,6 @@ def load(run: RunContext) -> LoadReport:
     Replace mode swaps all loaded tables in at once; incremental mode appends a new, later slice to
     the tables whose pipeline declares a CURSOR. Either way, a failure leaves every table as it was.
     """
-    from sbdk.pipelines.fingerprint import fingerprints
-
     specs = _pipelines(run.settings, run.plan)
     prints = fingerprints(run.settings, run.plan, discover(run.settings.paths.pipelines_dir, None))
     context, load_schema, specs, kept = _prepare(run, specs, prints)
@@ -291,6 +290,8 @@ def load(run: RunContext) -> LoadReport:
             generated, loaded = _extract_and_load(run, specs, context, load_schema, tally)
         started = time.perf_counter()
         counts = _swap(run, specs, load_schema, tally, context.days, prints)
+        if run.plan.full_reload and not kept:
+            restored_marker(run.settings).unlink(missing_ok=True)  # every table is this load's now
     except BaseException:
         # A failed or interrupted load leaves no scratch files: on a full disk they are what keeps
         # the next run from fitting (the next run's drop() would discard them anyway).
@@ -352,7 +353,8 @@ def _prepare(
     with run.store.session() as session:
         session.prepare()
         live = session.live_tables()
-        kept = _unchanged(session, specs, live, prints) if plan.keep_unchanged and not plan.incremental else []
+        trusted = plan.keep_unchanged and not plan.incremental and not restored_marker(run.settings).exists()
+        kept = _unchanged(session, specs, live, prints) if trusted else []
         specs = [spec for spec in specs if spec.table not in kept]
         if not specs:
             return context, "", specs, kept

@@ -55,7 +55,8 @@ def collector_paused(pause: bool = True) -> Iterator[None]:
     straight to the oldest generation (freeze, then unfreeze); left in the young one, the next
     collection would walk all of it (~0.2 s). A build leaves ~75k objects of garbage there (set by
     the size of the dbt project, not of the data) that only a full collection frees: fine for a
-    process about to exit, not for a long-lived one (`sbdk start`), which keeps the collector on.
+    process about to exit. A long-lived one (`sbdk start`) uses `IdleCollector` instead, which pauses
+    the collector for a whole rebuild and collects once the rebuild is over.
     """
     if not pause:
         yield
@@ -69,6 +70,43 @@ def collector_paused(pause: bool = True) -> Iterator[None]:
         gc.unfreeze()
         if enabled:
             gc.enable()
+
+
+class IdleCollector:
+    """Python's cyclic garbage collector in a long-lived process that works in bursts (`sbdk start`):
+    off from `pause()` until `collect()`, which runs one full collection when the process is idle.
+
+    A warm rebuild of one mart at 1x allocates enough for the collector to run ~150 times at Python's
+    default thresholds (0.12 s of a 0.58 s rebuild) or ~9 times at sbdk's (0.03 s, and every few
+    rebuilds a full collection of the whole dbt heap: 0.15-0.25 s more). It leaves ~18,000 objects in
+    cycles that only a full collection frees; run between rebuilds, that takes ~0.1 s that nobody waits
+    for. A process where nothing is paused keeps its collector as it is.
+    """
+
+    def __init__(self) -> None:
+        # Whether the collector was on before the first pause() since the last collect(); None: no pause.
+        self._was_enabled: bool | None = None
+        self.owed = 0  # pause() calls since the last collect() or resume()
+
+    def pause(self) -> None:
+        """The collector off until collect(); the garbage made meanwhile waits for it."""
+        if self._was_enabled is None:
+            self._was_enabled = gc.isenabled()
+        gc.disable()
+        self.owed += 1
+
+    def collect(self) -> None:
+        """After a pause(): one full collection, then the collector back as it was before the pause."""
+        if self._was_enabled is not None:
+            gc.collect()
+            self.resume()
+
+    def resume(self) -> None:
+        """The collector back as it was before the pause, without a collection (the work is over)."""
+        if self._was_enabled:
+            gc.enable()
+        self._was_enabled = None
+        self.owed = 0
 
 
 def exit_now(code: Any) -> NoReturn:

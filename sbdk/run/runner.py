@@ -160,14 +160,8 @@ def _run_locked(context: RunContext, report: RunReport) -> None:
         from sbdk.dbt.profiles import check_project
 
         check_project(context.settings)
-    if plan.dbt and not plan.pipelines:
-        # dbt alone loads nothing: the report's row counts stay empty, these only check for raw tables
-        # (reading them waits out a file another program holds for a moment, as a load's open does).
-        if not context.retry.call(store.row_counts, store.is_transient, what=f"Reading {store.describe()}"):
-            raise DbtError(
-                f"The raw tables do not exist yet in {store.describe()}.",
-                hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
-            )
+    if plan.dbt and not plan.pipelines and not _watch_rebuild(plan):
+        _check_raw_tables(context)
     if plan.full_reload:
         from sbdk.stores.backups import auto_backup
 
@@ -241,11 +235,32 @@ def _build(context: RunContext, report: RunReport) -> None:
         return
     # A data test that failed shows its first failing rows (dbt has released the file by now).
     report.dbt = with_failing_rows(context, dbt)
-    report.model_rows = _built_rows(context, report.dbt)
+    # A watch rebuild opens the database for dbt alone (each open took 0.02 s of a 0.45 s rebuild): it
+    # checks for the raw tables only after a failed build, and counts no rows (its result line shows none).
+    if _watch_rebuild(plan) and not plan.pipelines and not dbt.success:
+        _check_raw_tables(context)
+    if not _watch_rebuild(plan):
+        report.model_rows = _built_rows(context, report.dbt)
     if whole and dbt.success:
         dbt_state.keep(context.settings, prints)
     elif whole:
         dbt_state.forget(context.settings)
+
+
+def _watch_rebuild(plan: RunPlan) -> bool:
+    """A rebuild of what a saved change affects (`sbdk start`), not a whole build."""
+    return plan.trigger == Trigger.WATCH and bool(plan.select)
+
+
+def _check_raw_tables(context: RunContext) -> None:
+    """dbt alone loads nothing: the report's row counts stay empty, these only check for raw tables
+    (reading them waits out a file another program holds for a moment, as a load's open does)."""
+    store = context.store
+    if not context.retry.call(store.row_counts, store.is_transient, what=f"Reading {store.describe()}"):
+        raise DbtError(
+            f"The raw tables do not exist yet in {store.describe()}.",
+            hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
+        )
 
 
 def _built_rows(context: RunContext, dbt: DbtReport) -> dict[str, int]:

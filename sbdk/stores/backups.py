@@ -322,17 +322,15 @@ def restore(
 
 def _never_up_to_date(settings: Settings) -> None:
     """A restored database is never taken for up to date: the next `sbdk dev` reloads its raw tables
-    and builds every model (sbdk.pipelines.fingerprint, sbdk.dbt.state)."""
-    import duckdb
-
+    and builds every model (sbdk.pipelines.fingerprint, sbdk.dbt.state). The file itself stays the
+    backup's, byte for byte: a marker in the state folder says so instead."""
     from sbdk.dbt.state import forget
+    from sbdk.pipelines.fingerprint import restored_marker
 
     forget(settings)
-    with duckdb_store.connect(settings.paths.duckdb_path) as con:
-        try:
-            con.execute(f"update {META_SCHEMA}.raw_tables set fingerprint = null")
-        except (duckdb.CatalogException, duckdb.BinderException):
-            pass  # made before sbdk recorded fingerprints: none to clear
+    marker = restored_marker(settings)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{datetime.now(timezone.utc).isoformat()}\n")
 
 
 def _save_current(settings: Settings, keep: bool, reporter: Reporter) -> tuple[Path | None, dict[str, int]]:

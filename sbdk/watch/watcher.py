@@ -3,7 +3,8 @@
 One long-lived process: dbt and dlt are imported once, and every rebuild is a normal run (the runner
 takes the run lock, writes the run log and the history entry, runs a fresh dbtRunner with dbt's
 partial parsing and releases the DuckDB file afterwards), so another program can read the database
-while the watcher idles.
+while the watcher idles. Python's cyclic garbage collector is off while dbt rebuilds (a load keeps it
+on) and runs once the rebuild is over, before the watcher waits again (IdleCollector).
 
 Watchdog delivers events on its own thread; that thread only files paths into a pending set. The
 thread that called `Watcher.serve()` debounces them, plans and runs the rebuilds one at a time, and
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from sbdk.errors import SbdkError, interrupted
 from sbdk.paths import shown
 from sbdk.run.plan import RunPlan, Trigger
+from sbdk.run.process import IdleCollector
 from sbdk.run.reporters import NULL_REPORTER, Reporter
 from sbdk.run.results import RunReport
 from sbdk.run.runner import run
@@ -38,6 +40,8 @@ from sbdk.watch.manifest import Manifest
 from sbdk.watch.plan import Rebuild, plan_rebuild
 
 DEFAULT_DEBOUNCE = 0.25  # seconds of quiet after the last change before a rebuild starts
+# Rebuilds in a row that may leave their garbage for later, while changes keep coming (~0.1 s to collect).
+MAX_UNCOLLECTED = 3
 _WRITE_EVENTS = {"created", "modified", "deleted", "moved", "closed"}  # not opened / closed_no_write
 # Changes whose deletion leaves a relation behind (a folder: everything defined in it).
 _BUILDS_RELATIONS = {ChangeKind.MODEL, ChangeKind.SEED, ChangeKind.SNAPSHOT, ChangeKind.FOLDER}
@@ -130,6 +134,8 @@ class Watcher:
         self._stop = threading.Event()
         self._observer: _Observer | None = None
         self._warm: threading.Thread | None = None
+        # Python's cyclic GC is off while dbt rebuilds, and collects between rebuilds.
+        self._collector = IdleCollector()
 
     def stop(self) -> None:
         """Ask serve() to return after the rebuild in progress (safe from any thread)."""
@@ -148,20 +154,25 @@ class Watcher:
             # builds it anyway; without one, the last build is assumed to match the files.
             self.remember_contents()
             if initial_run:
-                self.execute(self.initial())
+                self._execute(self.initial())
             else:
                 self._warm_up()
             while not self._stop.is_set():
+                # The garbage of the last rebuilds is freed while nobody waits for a rebuild: not
+                # when a change saved meanwhile is due, unless several rebuilds in a row left theirs.
+                if self._pending.empty() or self._collector.owed >= MAX_UNCOLLECTED:
+                    self._collector.collect()
                 self.listener.watching(self.layout.describe(self.scope))
                 batch = self._pending.take(self.debounce, self.max_delay, self._stop)
                 if batch is None:
                     break
                 rebuild = self.plan(batch)
                 if rebuild is not None:
-                    self.execute(rebuild)
+                    self._execute(rebuild)
         finally:
             observer.stop()
             self._observer = None
+            self._collector.resume()
 
     def _on_event(self, event: Any) -> None:
         # Runs on watchdog's thread for every event under the watched folders (dbt's target/
@@ -198,7 +209,7 @@ class Watcher:
         return Rebuild(changes=(), plan=plan, initial=True)
 
     def manifest(self) -> Manifest | None:
-        return Manifest.read(self.layout.target_dir / "manifest.json")
+        return Manifest.latest(self.layout.target_dir)
 
     def remember_contents(self) -> None:
         """Record what every watched file holds now, as what the last build saw."""
@@ -270,6 +281,16 @@ class Watcher:
         self.layout = Layout.of(settings)
         self.listener.settings_reloaded(settings)
         return True
+
+    def _execute(self, rebuild: Rebuild) -> None:
+        """execute() in the watch loop: a dbt rebuild with Python's cyclic GC off (collected later)."""
+        if rebuild.plan is not None and rebuild.plan.pipelines:
+            # A load makes cyclic garbage batch after batch: its memory stays flat only with the
+            # collector on (and what earlier rebuilds left is freed before it starts).
+            self._collector.collect()
+        elif rebuild.plan is not None:
+            self._collector.pause()
+        self.execute(rebuild)
 
     def execute(self, rebuild: Rebuild) -> RunReport | None:
         """Run one rebuild and report it; errors are reported, not raised (Ctrl-C is raised)."""
@@ -356,6 +377,10 @@ class _Pending:
             self._paths[path] = self._paths.get(path, False) or is_dir
             self._last = now
             self._cond.notify_all()
+
+    def empty(self) -> bool:
+        with self._cond:
+            return not self._paths
 
     def wake(self) -> None:
         with self._cond:
