@@ -142,8 +142,9 @@ class Store(Protocol):
         """Whether `exc` is a passing failure of this store, worth trying again (sbdk.run.retry)."""
 
     def build_facts(self) -> tuple[dict[str, str | None], set[str]]:
-        """(fingerprint of each live raw table, schema.name of every relation), read briefly: what
-        sbdk.dbt.state compares to decide what dbt must build."""
+        """(what each live raw table holds: a digest of its contents where the store records one, else
+        its fingerprint, None when its rows changed by hand; schema.name of every relation), read
+        briefly: what sbdk.dbt.state compares to decide what dbt must build."""
 
     def count_rows(self, relations: dict[str, str]) -> dict[str, int]:
         """Rows of each named relation (name -> relation as dbt quotes it), read briefly."""
