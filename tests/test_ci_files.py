@@ -391,7 +391,9 @@ def test_github_format_annotates_failing_models_and_tests(project_copy: Path, cl
     line = text.splitlines().index(BROKEN_COLUMN) + 1
     (project_copy / "dbt" / "tests" / "no_early_users.sql").write_text(FAILING_TEST)
 
-    result = cli("--log-format", "github", "dev", "--dbt-only", cwd=project_copy)
+    # A full build, so that the failures come in the DAG's order (a build of what changed may run the
+    # new test first).
+    result = cli("--log-format", "github", "dev", "--dbt-only", "--full", cwd=project_copy)
 
     assert result.exit_code == 1
     (entry,) = history.last(project_copy / ".sbdk", 1)

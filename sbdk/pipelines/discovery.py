@@ -117,10 +117,17 @@ def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[Pipeline
         )
     _fresh_helpers(pipelines_dir)
     specs: list[PipelineSpec] = []
-    for path in sorted(pipelines_dir.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        module = _import(path)
+    # No bytecode cache for the project's files: a file saved twice within a second at the same size
+    # (FIRST = 0, then FIRST = 5) would otherwise be run from the first save's cache, which Python
+    # checks by modification second and size only.
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        modules = [
+            (path, _import(path)) for path in sorted(pipelines_dir.glob("*.py")) if not path.name.startswith("_")
+        ]
+    finally:
+        sys.dont_write_bytecode = writes
+    for path, module in modules:
         table = getattr(module, "TABLE", f"raw_{path.stem}")
         if only is not None and not {path.stem, f"raw_{path.stem}", str(table)} & only:
             continue
