@@ -7,6 +7,8 @@ compared with what the profile configures, so that a change of a knob shows in t
 from __future__ import annotations
 
 import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
@@ -175,6 +177,24 @@ def test_same_seed_gives_identical_tables_and_another_seed_does_not():
     for name in ("users", "events", "orders"):
         assert getattr(first, name).equals(getattr(second, name)), name
         assert not getattr(first, name).equals(getattr(other, name)), name
+
+
+def test_threads_reading_one_world_at_once_share_one_computation():
+    # A load makes every table in a thread of its own (sbdk.pipelines.load): events and orders both
+    # read the sessions first thing (functools.cached_property has no lock since Python 3.12).
+    world = World(7, PROFILE, HISTORY, users=2_000, events=20_000)
+    together = threading.Barrier(4)
+
+    def read(_: int) -> tuple[object, object]:
+        together.wait()
+        return world.sessions, world.user_traits
+
+    with ThreadPoolExecutor(4) as pool:
+        seen = list(pool.map(read, range(4)))
+    assert all(sessions is seen[0][0] and user_traits is seen[0][1] for sessions, user_traits in seen)
+    alone = tables(World(7, PROFILE, HISTORY, users=2_000, events=20_000))
+    for name in ("users", "events", "orders"):
+        assert getattr(tables(world), name).equals(getattr(alone, name)), name
 
 
 def test_everything_happens_after_signup_and_within_the_days():

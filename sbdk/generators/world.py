@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cached_property
 
 import numpy as np
 
-from sbdk.generators import MICROS_PER_DAY, rng
+from sbdk.generators import MICROS_PER_DAY, locked_cached_property, rng
 from sbdk.generators._pools import weighted_choice
 from sbdk.settings.model import DataProfile
 
@@ -184,7 +183,7 @@ class Sessions:
     device: np.ndarray  # int8 index into events.DEVICES
     category: np.ndarray  # int16 index into profile.prices: the product of the cart (if any)
 
-    @cached_property
+    @locked_cached_property
     def lengths(self) -> np.ndarray:
         return 1 + self.browse + TAIL_LENGTHS[self.tail]
 
@@ -219,18 +218,18 @@ class World:
     def incremental(self) -> bool:
         return self.events is None
 
-    @cached_property
+    @locked_cached_property
     def rhythm(self) -> Rhythm:
         return Rhythm(self.profile, self.days.first)
 
-    @cached_property
+    @locked_cached_property
     def _key(self) -> int:
         """Tells the random streams of one load from another's (each incremental day differs)."""
         return day_number(self.days.start) * 2 + (1 if self.incremental else 0)
 
     # -- users ------------------------------------------------------------------------------------
 
-    @cached_property
+    @locked_cached_property
     def new_signups(self) -> np.ndarray:
         """Signup times (sorted) of the users this load creates, ids first_id("user_id") onwards."""
         r = rng(self.seed, STREAM_SIGNUP_DAYS, self._key)
@@ -258,20 +257,20 @@ class World:
         expected = known * weights[len(before) :].sum() / weights[: len(before)].sum()
         return int(r.poisson(expected))
 
-    @cached_property
+    @locked_cached_property
     def signups(self) -> np.ndarray:
         """Signup time of every user sessions may belong to (user i+1 at index i; -1: no such user)."""
         if self.known_signups is None:
             return self.new_signups
         return np.concatenate([self.known_signups, self.new_signups])
 
-    @cached_property
+    @locked_cached_property
     def user_traits(self) -> Traits:
         return traits(self.seed, self.profile, 1, len(self.signups))
 
     # -- sessions ---------------------------------------------------------------------------------
 
-    @cached_property
+    @locked_cached_property
     def sessions(self) -> Sessions:
         r = rng(self.seed, STREAM_STORIES, self._key)
         if self.events is not None:

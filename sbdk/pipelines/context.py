@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
 from typing import TYPE_CHECKING
 
+from sbdk.generators import locked_cached_property
 from sbdk.settings import DataVolume
 from sbdk.settings.model import DataProfile
 
@@ -59,7 +59,7 @@ class PipelineContext:
         epoch = date(1970, 1, 1)
         return Window((self.days.start - epoch).days * _MICROS_PER_DAY, (self.days.stop - epoch).days * _MICROS_PER_DAY)
 
-    @cached_property
+    @locked_cached_property
     def world(self) -> World:
         from sbdk.generators.world import World
 
@@ -82,3 +82,8 @@ class PipelineContext:
 
     def next_id(self, column: str) -> int:
         return int(self.next_ids.get(column, 1))
+
+
+def release_world(ctx: PipelineContext) -> None:
+    """Forget `ctx.world` once every pipeline is done with it (it is made again if read again)."""
+    ctx.__dict__.pop("world", None)
