@@ -315,18 +315,20 @@ class World:
         browse[-1] = room - 1 - TAIL_LENGTHS[tail[-1]]
         return tail, browse
 
+    @locked_cached_property
     def _activity(self) -> np.ndarray:
         """Each user's activity; 0 for an id that is not loaded."""
         return self.user_traits.activity * (self.signups >= 0)
 
+    @locked_cached_property
     def _signup_days(self) -> np.ndarray:
         return np.where(self.signups >= 0, self.signups // MICROS_PER_DAY, np.iinfo(np.int64).max // 4)
 
     def _day_level(self, day: int) -> float:
         """The expected sessions of `day`, up to one factor shared by every day: activity x retention of
         each user, times the day's traffic factor (except on a user's signup day: see _pick_users_and_days)."""
-        since = day - self._signup_days()
-        each = self._activity() * self.rhythm.retention(since, self.user_traits.returns)
+        since = day - self._signup_days
+        each = self._activity * self.rhythm.retention(since, self.user_traits.returns)
         traffic = float(self.rhythm.traffic(np.array([day]))[0])
         return float(each[since == 0].sum()) + traffic * float(each[since > 0].sum())
 
@@ -399,7 +401,7 @@ class World:
         if not len(self.signups) or not (self.signups >= 0).any():
             raise ValueError("sessions need at least one user")
         first, stop = day_number(self.days.start), day_number(self.days.stop)
-        signup_day = self._signup_days()
+        signup_day = self._signup_days
         # A user's sessions fall on the load's days from their signup day on.
         begin = np.maximum(signup_day, first)
         span = stop - begin  # days open to the user (<= 0: signed up after the load's days)
@@ -409,7 +411,7 @@ class World:
         before = np.where(skipped > 0, cumulative[np.clip(skipped - 1, 0, len(cumulative) - 1)], 0.0)
         upto = cumulative[np.clip(skipped + span - 1, 0, len(cumulative) - 1)]
         mass = np.where(returns, upto - before, np.where(skipped == 0, SIGNUP_DAY_WEIGHT, 0.0))
-        mass = np.where(span > 0, mass, 0.0) * self._activity()
+        mass = np.where(span > 0, mass, 0.0) * self._activity
         if mass.sum() <= 0:
             raise ValueError("no user is active on the days to generate")
         cdf = np.cumsum(mass)
