@@ -726,14 +726,14 @@ def test_every_problem_of_a_target_is_reported_at_once(project: Path) -> None:
     assert "targets.prod.schema must be a plain schema name other than raw, got 'raw'." in message
     assert (
         "targets.prod.x is not a target setting (allowed: connect_timeout, database, host, password, port, "
-        "schema, type, user)." in message
+        "schema, type, user for postgres; conf, connect_timeout, lake, master, schema, type for spark)." in message
     )
 
 
 @pytest.mark.parametrize(
     ("targets", "problem"),
     [
-        ({"prod": {"type": "mysql"}}, "targets.prod.type must be one of duckdb, postgres, got 'mysql'."),
+        ({"prod": {"type": "mysql"}}, "targets.prod.type must be one of duckdb, postgres, spark, got 'mysql'."),
         (
             {"prod": {**SERVER, "type": "duckdb"}},
             'targets.prod: a second DuckDB target is not supported; use target "dev".',

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -13,11 +13,18 @@ _STYLE = {"pass": ("green", "PASS"), "warn": ("yellow", "WARN"), "fail": ("red",
 
 
 def doctor(
-    ctx: typer.Context, as_json: JsonOpt = False, config_file: ConfigFileOpt = None, verbose: VerboseOpt = False
+    ctx: typer.Context,
+    as_json: JsonOpt = False,
+    target: Annotated[
+        str | None,
+        typer.Option(help='Check this target of sbdk_config.json (default: its "target").', show_default=False),
+    ] = None,
+    config_file: ConfigFileOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Check the installation and the project, and say how to fix what is wrong.
 
-    Checks Python and packages (dbt-core and dbt-duckdb compatible), config, dbt project and profile, the DuckDB file (present, openable, locked by whom), disk space, webhook secret, pipelines.
+    Checks Python and packages (dbt-core and dbt-duckdb compatible), config, dbt project and profile, the DuckDB file (present, openable, locked by whom), a server or Spark target (its adapter; Java, the lake and Spark for a lake), disk space, webhook secret, pipelines.
 
     Each check passes, warns or fails with a fix; the exit code is 1 when any check fails.
 
@@ -35,7 +42,7 @@ def doctor(
         if not as_json and (not quiet or check.status == "fail"):
             _render_check(console, check)
 
-    report = diagnose(config_file or st.config_file, on_check=show)
+    report = diagnose(config_file or st.config_file, target=target, on_check=show)
     if as_json:
         print(json.dumps(report.as_dict()))
     elif not quiet:

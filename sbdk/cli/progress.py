@@ -160,7 +160,11 @@ def render_summary(console: Console, report: RunReport) -> None:
         load = report.load
         if load.tables:
             details["generate"] = f"{load.rows:,} rows ({describe_days(load)})"
-            details["load"] = f"dlt -> {load.destination}, swapped in atomically"
+            details["load"] = (
+                "dlt -> Parquet in the lake, raw tables switched to it"
+                if load.destination == "Spark"
+                else f"dlt -> {load.destination}, swapped in atomically"
+            )
         if load.kept:
             kept = f"{', '.join(load.kept)} unchanged, kept"
             details["generate"] = f"{details['generate']}; {kept}" if load.tables else kept

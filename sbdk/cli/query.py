@@ -62,6 +62,14 @@ def query(
             "fit the terminal is shown this way by itself.",
         ),
     ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help='Read this target of sbdk_config.json (default: its "target"); a spark target reads the lake\'s '
+            "catalog, a postgres one the DuckDB file.",
+            show_default=False,
+        ),
+    ] = None,
     config_file: ConfigFileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -80,6 +88,8 @@ def query(
             hint="Drop --vertical, or drop --format.",
         )
     settings = load(ctx, config_file, verbose)
+    if target is not None:
+        settings = settings.with_target(target)
     if limit is None:
         limit = DEFAULT_LIMIT if fmt is OutputFormat.table else 0
     if sql is None:
@@ -254,9 +264,11 @@ def _interactive(ctx: typer.Context, settings: Settings, fmt: OutputFormat, limi
     verbose = state(ctx).verbose
     history_file = settings.paths.state_dir / "query_history"
     readline = _readline(history_file) if tty else None
+    spark = settings.active_target.type == "spark"
+    where = settings.active_target.describe() if spark else settings.paths.duckdb_path
     if tty:
         console.print(
-            f"[bold]{settings.project}[/] [dim]{settings.paths.duckdb_path} (read-only)[/]\n"
+            f"[bold]{settings.project}[/] [dim]{where} (read-only)[/]\n"
             "End statements with [bold];[/]  [bold].tables[/] lists tables, [bold].help[/], [bold].quit[/]"
         )
     buffer = StatementBuffer()

@@ -36,6 +36,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _BUILDING = ("build", "run", "test")
 # DuckDB and PostgreSQL name the line of the SQL they ran that an error is on: "LINE 26: <its text>".
 _ERROR_LINE = re.compile(r"^\s*LINE (\d+):(.*)$", re.MULTILINE)
+# A JVM's stack frames inside an error (dbt-spark passes Spark's whole trace on): the first line says it.
+_JAVA_FRAMES = re.compile(r"^\s+(at [\w$.<>/]+\(.*\)|\.\.\. \d+ more)\s*$\n?", re.MULTILINE)
 # dbt's first line of a node error, "Runtime Error in model x (models/x.sql)": the location says it.
 _DBT_HEADER = re.compile(r"\A\w+ Error in \w+ \S+ \(.*\)\n")
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
@@ -92,7 +94,7 @@ class _Progress:
                         resource_type=info.resource_type,
                         status=str(result.status),
                         seconds=float(result.execution_time or 0.0),
-                        message=result.message or None,
+                        message=_JAVA_FRAMES.sub("", result.message) if result.message else None,
                         failures=getattr(result, "num_failures", None),
                     )
                 )
@@ -107,7 +109,7 @@ def _node_results(result: Any, project_dir: Path) -> tuple[NodeResult, ...]:
     for item in getattr(result, "results", None) or ():
         node = item.node
         compiled = getattr(node, "compiled_path", None)
-        message = item.message or None
+        message = _JAVA_FRAMES.sub("", item.message) if item.message else None
         if message and str(item.status) == "error":
             message = _located(message, node, project_dir)
         nodes.append(

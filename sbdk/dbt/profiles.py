@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from sbdk.errors import DbtError
-from sbdk.settings import Settings
+from sbdk.settings import Settings, Target
 
 # dbt reads the password from here; DBT_ENV_SECRET_* values are scrubbed from dbt's logs.
 PASSWORD_ENV = "DBT_ENV_SECRET_SBDK_PASSWORD"
@@ -22,7 +22,16 @@ def dbt_profiles_dir(settings: Settings) -> Path:
     if target.type == "duckdb":
         return settings.paths.profiles_dir
     folder = settings.paths.state_dir / "profiles" / target.name
-    text = (
+    text = _spark_profile(target) if target.type == "spark" else _server_profile(target)
+    path = folder / "profiles.yml"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def _server_profile(target: Target) -> str:
+    return (
         "# Rendered by sbdk from sbdk_config.json (targets." + target.name + "); do not edit.\n"
         "sbdk:\n"
         f"  target: {target.name}\n"
@@ -38,11 +47,25 @@ def dbt_profiles_dir(settings: Settings) -> Path:
         "      threads: 4\n"
         f"      connect_timeout: {target.connect_timeout}\n"
     )
-    path = folder / "profiles.yml"
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return folder
+
+
+def _spark_profile(target: Target) -> str:
+    """dbt-spark in session mode: dbt joins the Spark session sbdk started in this process
+    (sbdk.stores.spark), with its catalog, lake and settings."""
+    return (
+        "# Rendered by sbdk from sbdk_config.json (targets." + target.name + "); do not edit.\n"
+        "sbdk:\n"
+        f"  target: {target.name}\n"
+        "  outputs:\n"
+        f"    {target.name}:\n"
+        "      type: spark\n"
+        "      method: session\n"
+        "      host: NA\n"
+        f"      schema: {target.schema}\n"
+        "      threads: 1\n"
+        "      server_side_parameters:\n"
+        '        "spark.sql.session.timeZone": "UTC"\n'
+    )
 
 
 def check_project(settings: Settings) -> None:

@@ -72,9 +72,11 @@ def diagnose(
     *,
     start: Path | None = None,
     parse_dbt: bool = True,
+    target: str | None = None,
     on_check: Callable[[Check], None] = lambda check: None,
 ) -> DoctorReport:
-    """Run every check (a failing one never stops the others); `on_check` sees each as it completes."""
+    """Run every check (a failing one never stops the others); `on_check` sees each as it completes.
+    `target` checks that target of the config instead of its default one."""
     checks: list[Check] = []
 
     def add(check: Check) -> None:
@@ -85,6 +87,11 @@ def diagnose(
     add(check_packages())
     add(check_dbt_adapter())
     settings, config_check = check_config(config_file, start)
+    if settings is not None and target is not None:
+        try:
+            settings = settings.with_target(target)
+        except SbdkError as exc:
+            settings, config_check = None, Check("config", FAIL, exc.message, exc.hint)
     add(config_check)
     if settings is None:
         for name in ("database", "dbt project", "dbt profile", "pipelines", "disk space", "webhook secret"):
@@ -408,13 +415,16 @@ def check_target(settings: Settings) -> Check:
 
     target = settings.active_target
     name = f"target {target.name}"
+    extra = "Spark" if target.type == "spark" else "PostgreSQL"
     if importlib.util.find_spec(f"dbt.adapters.{target.type}") is None:
         return Check(
             name,
             FAIL,
             f"dbt-{target.type} is not installed, so dbt cannot build into {target.describe()}.",
-            "Install the PostgreSQL extra: pip install -e '.[postgres]' (or pip install 'sbdk[postgres]').",
+            f"Install the {extra} extra: pip install -e '.[{target.type}]' (or pip install 'sbdk[{target.type}]').",
         )
+    if target.type == "spark":
+        return _guard(name, lambda: check_spark(settings))
 
     def run() -> Check:
         # Reads only: the bookkeeping schemas are created by the first run, not by a check.
@@ -425,6 +435,30 @@ def check_target(settings: Settings) -> Check:
         return Check(name, PASS, f"{target.describe()} answers; rows: {listing}.")
 
     return _guard(name, run)
+
+
+def check_spark(settings: Settings) -> Check:
+    """A spark target: Java, pyspark, the lake can be written, the cluster answers, and Spark starts
+    with the project's catalog (seconds: a JVM starts)."""
+    import platform
+
+    from sbdk.stores import spark
+
+    target = settings.active_target
+    name = f"target {target.name}"
+    pyspark = spark.require_spark()
+    problem = spark.java_problem() or spark.lake_problem(target.lake or "") or spark.master_problem(target)
+    if problem is not None:
+        return Check(name, FAIL, problem.message, problem.hint)
+    session = spark.SparkStore(target, settings).spark()
+    java = session._jvm.java.lang.System.getProperty("java.version")
+    found = f"Spark {session.version} (pyspark {pyspark.__version__}, Java {java}, Python {platform.python_version()})"
+    rows = spark.SparkStore(target, settings).row_counts()
+    if not rows:
+        return Check(name, WARN, f"{found} starts and {target.lake} can be written, but no raw tables are loaded.",
+                     "Run `sbdk dev`.")  # fmt: skip
+    listing = ", ".join(f"{table} {count:,}" for table, count in rows.items())
+    return Check(name, PASS, f"{found} starts; {target.lake} can be written; rows: {listing}.")
 
 
 def check_pipelines(settings: Settings) -> Check:

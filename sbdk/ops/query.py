@@ -271,6 +271,10 @@ def run_statements(settings: Settings, sql: str, *, limit: int | None = DEFAULT_
 
     path = settings.paths.duckdb_path
     target = settings.active_target
+    if target.type == "spark":
+        from sbdk.ops import spark_query
+
+        return spark_query.run_statements(settings, sql, limit=limit)
     if target.type != "duckdb" and not path.exists():
         raise PipelineError(
             f"`sbdk query` reads the project's DuckDB file {path}, which does not exist: this project "
@@ -308,6 +312,10 @@ order by case table_schema when 'raw' then 0 when 'main' then 1 else 2 end, tabl
 
 def list_tables(settings: Settings) -> QueryResult:
     """The tables and views a user can query (sbdk's own bookkeeping schemas left out)."""
+    if settings.active_target.type == "spark":
+        from sbdk.ops import spark_query
+
+        return spark_query.list_tables(settings)
     return run_query(settings, TABLES_SQL, limit=None)
 
 

@@ -316,7 +316,7 @@ def load(run: RunContext) -> LoadReport:
 
 
 def _destination(run: RunContext) -> str:
-    return "PostgreSQL" if run.store.kind == "postgres" else "DuckDB"
+    return {"postgres": "PostgreSQL", "spark": "Spark"}.get(run.store.kind, "DuckDB")
 
 
 def _pipelines(settings: Settings, plan: RunPlan) -> list[PipelineSpec]:

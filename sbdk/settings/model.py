@@ -23,7 +23,10 @@ MAX_BACKUPS_KEPT = 1000
 EARLIEST_AS_OF = date(2000, 1, 1)
 # "dev" is always the project's DuckDB file; other targets are declared under "targets".
 DEV_TARGET = "dev"
-TARGET_TYPES = ("duckdb", "postgres")
+TARGET_TYPES = ("duckdb", "postgres", "spark")
+# A spark target's lake and master when the config leaves them out.
+DEFAULT_LAKE = "data/lake"
+DEFAULT_MASTER = "local[*]"
 
 # fmt: off
 # How the synthetic product behaves (sbdk.generators.world; the README explains every knob).
@@ -172,7 +175,7 @@ class Target:
     """Where a run loads and builds: the local DuckDB file ("dev") or a server."""
 
     name: str
-    type: str  # duckdb | postgres
+    type: str  # duckdb | postgres | spark
     host: str | None = None
     port: int = 5432
     database: str | None = None
@@ -180,6 +183,11 @@ class Target:
     password: str | None = field(default=None, repr=False)
     schema: str = "analytics"  # where dbt builds its models (raw tables live in schema "raw")
     connect_timeout: int = 5
+    # spark: where dlt writes the raw tables as Parquet (a folder, absolute or relative to the project,
+    # or an object-storage URL), which Spark to run on, and extra Spark settings (key, value).
+    lake: str | None = None
+    master: str = DEFAULT_MASTER
+    conf: tuple[tuple[str, str], ...] = ()
 
     @property
     def password_variable(self) -> str:
@@ -188,6 +196,8 @@ class Target:
     def describe(self) -> str:
         if self.type == "duckdb":
             return "the local DuckDB file"
+        if self.type == "spark":
+            return f"the lake {self.lake} on Spark {self.master}"
         return f"postgres://{self.user}@{self.host}:{self.port}/{self.database}"
 
 

@@ -38,6 +38,8 @@ from sbdk.paths import user_path
 from sbdk.settings import volume
 from sbdk.settings.model import (
     COUNTRY_CODES,
+    DEFAULT_LAKE,
+    DEFAULT_MASTER,
     DEFAULT_NOTIFY_EVENTS,
     DEFAULTS,
     DEV_TARGET,
@@ -337,6 +339,40 @@ OptionalText = Annotated[str | None, PlainValidator(lambda value: None if value 
 ProjectPath = Annotated[Path, PlainValidator(_inside_project)]
 Given = Annotated[str | None, PlainValidator(_given)]
 _DEFAULT_SERVER = Target(name="", type="postgres")
+# The keys each kind of target takes (an unknown key is an error; one of the other kind says so).
+_KEYS_OF = {
+    "postgres": {"type", "host", "port", "database", "user", "password", "schema", "connect_timeout"},
+    "spark": {"type", "lake", "master", "conf", "schema", "connect_timeout"},
+}
+_ALL_KEYS = set().union(*_KEYS_OF.values())
+# Where a lake may be besides a local folder: what dlt's filesystem destination and Spark both read.
+LAKE_SCHEMES = ("file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "hdfs")
+_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]{0,3})(,[0-9]{1,3})?\])?|(spark|sc|k8s)://[^\s/]+.*|yarn")
+
+
+def _lake(value: Any) -> str:
+    """A lake: an object-storage (or file://) URL as written, or a local folder, absolute or relative to
+    the project (resolved by _settings, which knows the project's root)."""
+    text = _text(value)
+    scheme, sep, _rest = text.partition("://")
+    if sep and scheme.lower() not in LAKE_SCHEMES:
+        raise _fail("lake", schemes=", ".join(f"{s}://" for s in LAKE_SCHEMES))
+    return text
+
+
+def _master(value: Any) -> str:
+    text = _text(value)
+    if not _MASTER.fullmatch(text):
+        raise _fail("master")
+    return text
+
+
+def _spark_conf(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.startswith("spark.") for k in value):
+        raise _fail("spark_conf")
+    if not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
+        raise _fail("spark_conf")
+    return tuple(sorted((k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()))
 
 
 class _Section(BaseModel):
@@ -447,6 +483,9 @@ class _Server(BaseModel):
     # "schema" would shadow a BaseModel attribute: the field takes it as its alias.
     schema_: Annotated[str, PlainValidator(_schema), Field(alias="schema")] = _DEFAULT_SERVER.schema
     connect_timeout: Annotated[int, _whole_number(1, 60, rule="timeout")] = _DEFAULT_SERVER.connect_timeout
+    lake: Annotated[str, PlainValidator(_lake)] = DEFAULT_LAKE
+    master: Annotated[str, PlainValidator(_master)] = DEFAULT_MASTER
+    conf: Annotated[tuple[tuple[str, str], ...], PlainValidator(_spark_conf)] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -458,11 +497,17 @@ class _Server(BaseModel):
             raise _fail("target_type", at="type", kind=shown(spec.get("type")))
         if spec["type"] == "duckdb":
             raise _fail("second_duckdb")
+        allowed = _KEYS_OF[spec["type"]]
+        for key in spec:
+            if key not in allowed and key in _ALL_KEYS:
+                raise _fail("other_type_key", at=key, kind=spec["type"], allowed=", ".join(sorted(allowed)))
         return spec
 
     @field_validator("user")
     @classmethod
     def _needs_a_login(cls, user: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") != "postgres":
+            return user
         given = {"host": info.data.get("host"), "database": info.data.get("database"), "user": user}
         missing = [key for key, value in given.items() if value is None]
         if missing:
@@ -521,7 +566,6 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "backups": _Backups,
     "retries": _Retries,
 }
-_TARGET_KEYS = sorted(field.alias or name for name, field in _Server.model_fields.items())
 
 # One sentence per rule. {key} is the key as the user wrote it, {shown} the bad value; other fields
 # are the facts the rule was raised with (see _fail).
@@ -568,10 +612,18 @@ _MESSAGES = {
     "target_type": f"{{key}} must be one of {', '.join(TARGET_TYPES)}, got {{kind}}.",
     "second_duckdb": '{key}: a second DuckDB target is not supported; use target "dev".',
     "needs": "{key} needs {missing} (strings) for a postgres target.",
+    "other_type_key": "{key} is not a setting of a {kind} target (allowed: {allowed}).",
+    "lake": "{key} must be a folder (relative to the project or absolute) or a URL starting with {schemes}, "
+    "got {shown}.",
+    "master": "{key} must be local, local[N], local[*], spark://host:port, sc://host:port, k8s://... or yarn, "
+    "got {shown}.",
+    "spark_conf": '{key} must be an object of Spark settings such as {{"spark.driver.memory": "2g"}}, got {shown}.',
     "port": "{key} must be a port number, got {shown}.",
     "timeout": "{key} must be 1..60 seconds, got {shown}.",
     "schema": "{key} must be a plain schema name other than raw, got {shown}.",
-    "extra_forbidden": f"{{key}} is not a target setting (allowed: {', '.join(_TARGET_KEYS)}).",
+    "extra_forbidden": "{key} is not a target setting (allowed: "
+    + "; ".join(f"{', '.join(sorted(keys))} for {kind}" for kind, keys in _KEYS_OF.items())
+    + ").",
     "path": "{key} must be a path relative to the project, got {shown}.",
     "outside": "{key} = {shown} points outside the project folder {root}; sbdk only writes inside its project.",
     "no_home": "{key} = {shown} starts with {first}, which is no user's home folder; write it relative to the project.",
@@ -719,9 +771,18 @@ def _settings(checked: _Settings, path: Path, *, warnings: tuple[str, ...]) -> S
                 password=server.password,
                 schema=server.schema_,
                 connect_timeout=server.connect_timeout,
+                **(_lake_settings(server, root) if server.type == "spark" else {}),
             )
             for name, server in checked.targets.items()
         ),
         webhook_secret=checked.webhook_secret,
         warnings=warnings,
     )
+
+
+def _lake_settings(server: _Server, root: Path) -> dict[str, Any]:
+    """A spark target's lake (a local folder made absolute against the project), master and conf."""
+    lake = server.lake
+    if "://" not in lake:
+        lake = str((root / Path(lake).expanduser()).resolve())
+    return {"lake": lake, "master": server.master, "conf": server.conf}

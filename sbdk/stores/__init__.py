@@ -13,9 +13,13 @@ if TYPE_CHECKING:
 
 
 def store_for(settings: Settings, faults: Faults = NO_FAULTS, retry: Retry = NO_RETRY) -> Store:
-    """A DuckDBStore or PostgresStore for the settings' active target (its connects and opens retried
+    """A DuckDBStore, PostgresStore or SparkStore for the settings' active target (its connects and opens retried
     under `retry`, the run's policy)."""
     target = settings.active_target
+    if target.type == "spark":
+        from sbdk.stores.spark import SparkStore
+
+        return SparkStore(target, settings, faults, retry)
     if target.type == "postgres":
         from sbdk.stores.postgres import PostgresStore
 

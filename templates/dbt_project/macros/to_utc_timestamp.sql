@@ -11,3 +11,9 @@
 {% macro default__to_utc_timestamp(column) -%}
     cast(({{ column }}) at time zone 'UTC' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
+
+{#- Spark has no `at time zone`: sbdk runs its sessions in UTC (spark.sql.session.timeZone), where
+    a timestamp is the UTC wall-clock time already. -#}
+{% macro spark__to_utc_timestamp(column) -%}
+    cast({{ column }} as {{ dbt.type_timestamp() }})
+{%- endmacro %}

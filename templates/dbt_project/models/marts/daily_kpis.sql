@@ -44,22 +44,9 @@ date_bounds as (
 
 ),
 
--- A recursive CTE rather than dbt.date_spine: date_spine runs a query while compiling to size the
--- range, which fails before the tables exist and when they are empty.
-calendar (activity_date) as (
-
-    select first_day
-    from date_bounds
-    where first_day is not null
-
-    union all
-
-    select cast({{ dbt.dateadd('day', 1, 'calendar.activity_date') }} as date)
-    from calendar
-    cross join date_bounds
-    where calendar.activity_date < date_bounds.last_day
-
-),
+-- Every day from the first to the last (macros/calendar_days.sql: a recursive CTE, or what the
+-- warehouse has instead).
+{{ calendar_days('date_bounds') }},
 
 signups_per_day as (
 
