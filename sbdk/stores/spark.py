@@ -19,6 +19,7 @@ Needs the `spark` extra: `pip install -e '.[spark]'` (pyspark, dbt-spark[session
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -199,6 +200,8 @@ def _start(target: Target, settings: Settings, values: dict[str, str]) -> Any:
 
     state = state_dir(settings)
     state.mkdir(parents=True, exist_ok=True)
+    if "spark.hadoop.javax.jdo.option.ConnectionURL" in values:
+        _check_metastore_free(settings)
     if target.master.startswith("sc://"):
         builder = SparkSession.builder.remote(target.master)
         for name, value in values.items():
@@ -221,10 +224,24 @@ def _start(target: Target, settings: Settings, values: dict[str, str]) -> Any:
         ) from exc
     finally:
         log.close()
+    # The JVM ends when its stdin closes, and holds the catalog until it has: the next command (a
+    # query right after a run) must find it free, so this process waits for it on its way out.
+    atexit.register(_stop_jvm, gateway)
     context = SparkContext(conf=conf, gateway=gateway)
     context.setLogLevel("ERROR")
     _quiet_python_side()
     return SparkSession.builder.getOrCreate()
+
+
+def _stop_jvm(gateway: Any, timeout: float = 30) -> None:
+    process = getattr(gateway, "proc", None)
+    if process is None:
+        return
+    try:
+        process.stdin.close()
+        process.wait(timeout=timeout)
+    except Exception:  # an exit must not fail over a JVM that is gone or hangs
+        process.kill()
 
 
 def _quiet_python_side() -> None:
@@ -234,6 +251,37 @@ def _quiet_python_side() -> None:
     from pyspark.logger import PySparkLogger
 
     PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+
+
+def _check_metastore_free(settings: Settings) -> None:
+    """Fail at once when another process has the project's Derby metastore open (Derby holds a lock on
+    dbex.lck while it runs); Spark would try for about 20 s before saying so."""
+    import fcntl
+
+    lock_file = state_dir(settings) / "metastore_db" / "dbex.lck"
+    try:
+        fd = os.open(lock_file, os.O_RDWR)
+    except OSError:
+        return  # never opened yet, or not readable: Spark will say
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+    except OSError:
+        raise _catalog_in_use(settings) from None
+    finally:
+        os.close(fd)
+
+
+def _catalog_in_use(settings: Settings) -> LockError:
+    from sbdk.run import lock
+
+    running = lock.active_run(settings.paths.lock_file)
+    holder = lock.describe(running) if running else "another sbdk command (`sbdk query`, `sbdk start`, `sbdk doctor`)"
+    return LockError(
+        f"The Spark catalog of this project ({state_dir(settings) / 'metastore_db'}) is open in another process: "
+        f"{holder}. A local Spark catalog serves one process at a time.",
+        hint="Wait for it to finish, then run again (or point the target's conf at a shared Hive metastore).",
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -571,9 +619,5 @@ class SparkStore:
 
     def translate(self, exc: BaseException) -> SbdkError | None:
         if metastore_in_use(exc) or "SessionHiveMetaStoreClient" in str(exc):
-            return LockError(
-                f"The Spark catalog of this project ({state_dir(self.settings) / 'metastore_db'}) is open in "
-                "another process: a local Spark catalog serves one process at a time.",
-                hint="Wait for the other sbdk command (a run, `sbdk query`, `sbdk start`) to finish, then run again.",
-            )
+            return _catalog_in_use(self.settings)
         return None

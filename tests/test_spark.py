@@ -1,0 +1,244 @@
+"""A lake target on a real local Spark (issue #21): dlt -> Parquet in the lake -> Spark's catalog -> dbt-spark.
+
+Every sbdk command that starts Spark runs as its own process, as a user runs it: a local Spark's
+catalog (a Derby metastore in the project's .sbdk/spark) serves one process at a time, and a JVM
+started inside the test process would hold it until the end of the session. Spark runs on
+`local[2]` with its UI off; the checks that must fail before any JVM starts run in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import AS_OF, SMALL, edit_config
+from tests_support import free_port
+
+from sbdk.ops.scaffold import InitOptions, init_project
+
+LAKE = {"type": "spark", "lake": "data/lake", "master": "local[2]", "conf": {"spark.driver.memory": "1g"}}
+
+
+def _sbdk(root: Path, *args: str, **extra_env: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SBDK", "SPARK_REMOTE"))}
+    env.update(extra_env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sbdk", *args],
+        cwd=root,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a SIGKILL of its group takes Spark's JVM with it
+    )
+
+
+def _run(root: Path, *args: str, timeout: float = 300, **extra_env: str) -> tuple[int, str, str]:
+    process = _sbdk(root, *args, **extra_env)
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def _query(root: Path, sql: str) -> list[dict]:
+    code, out, err = _run(root, "query", "--target", "lake", "--format", "json", sql)
+    assert code == 0, out + err
+    return json.loads(out)
+
+
+def _lake_project(parent: Path, name: str = "lake") -> Path:
+    root = init_project(InitOptions(folder=parent / name, as_of=AS_OF, **SMALL)).root
+    edit_config(root, targets={"lake": LAKE})
+    return root
+
+
+COUNTS = """
+select
+    (select count(*) from raw.raw_users) as users,
+    (select count(*) from raw.raw_events) as events,
+    (select count(*) from raw.raw_events where event_type = 'purchase') as purchases,
+    (select count(*) from raw.raw_orders) as orders,
+    (select count(*) from raw.raw_orders o left anti join raw.raw_users u on o.user_id = u.user_id) as orphan_orders,
+    (select count(*) from analytics.user_metrics) as user_metrics,
+    (select sum(hash(*)) from raw.raw_events) as events_digest
+"""
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A project after one `sbdk dev --target lake`: its folder, the run's output and the counts read back."""
+    root = _lake_project(tmp_path_factory.mktemp("spark"))
+    code, out, err = _run(root, "dev", "--target", "lake")
+    assert code == 0, out + err
+    (counts,) = _query(root, COUNTS)
+    return {"root": root, "out": out, "err": err, "counts": counts}
+
+
+@pytest.mark.slow
+def test_dev_on_the_lake_loads_builds_and_tests_everything(lake):
+    root, counts = lake["root"], lake["counts"]
+    assert "66 tests passed, 0 failed" in lake["out"]
+    assert "dlt -> Parquet in the lake" in lake["out"]
+    assert counts["users"] == SMALL["users"]
+    assert counts["events"] == SMALL["events"]
+    # An order per purchase event, each of a loaded user.
+    assert counts["orders"] == counts["purchases"] > 0
+    assert counts["orphan_orders"] == 0
+    assert counts["user_metrics"] == SMALL["users"]
+    results = json.loads((root / "dbt" / "target" / "run_results.json").read_text())["results"]
+    assert len(results) == 76
+    assert {r["status"] for r in results} == {"success", "pass"}
+    # The raw tables are Parquet written by dlt in the lake, one folder per load; the DuckDB file is untouched.
+    loads = sorted(p.name for p in (root / "data" / "lake").iterdir() if p.name.startswith("_sbdk_load_"))
+    assert loads == ["_sbdk_load_1"]
+    assert list((root / "data" / "lake" / "_sbdk_load_1" / "raw_users").glob("*.parquet"))
+    assert not (root / "data" / "dev.duckdb").exists()
+    # Spark's start-up and log lines go to the project's Spark log, not the terminal.
+    assert "log4j" not in lake["err"] and "WARN" not in lake["err"]
+    assert (root / ".sbdk" / "spark" / "spark.log").is_file()
+
+
+@pytest.mark.slow
+def test_a_second_process_sees_the_catalog(lake):
+    """The catalog persists: dbt alone, in a new process, finds the raw tables and builds on them."""
+    root = lake["root"]
+    code, out, err = _run(root, "dev", "--target", "lake", "--dbt-only", "--select", "stg_users")
+    assert code == 0, out + err
+    assert "stg_users" in out and "Traceback" not in err
+    (row,) = _query(root, "select count(*) as users from analytics.stg_users")
+    assert row["users"] == SMALL["users"]
+
+
+@pytest.mark.slow
+def test_query_on_the_lake_refuses_writes_and_java_calls(lake):
+    root = lake["root"]
+    refused = {
+        "drop table raw.raw_users;": "it is a DropTable statement",
+        "insert into raw.raw_users select * from raw.raw_users;": "it is a InsertIntoStatement statement",
+        "select 1; set spark.sql.ansi.enabled = true;": "it is a SetCommand statement",
+        "select reflect('java.lang.System', 'exit', 1);": "it calls reflect(), which runs Java code",
+        "select * from parquet.`/etc`;": "The table or view `parquet`.`/etc` cannot be found",
+    }
+    # One process (one JVM) reads the statements from a pipe, each refused on its own, as a script.
+    script = "\n".join([*refused, "select count(*) as users from raw.raw_users;"]) + "\n"
+    process = _sbdk(root, "query", "--target", "lake", "--format", "json")
+    out, err = process.communicate(script, timeout=120)
+    assert process.returncode == 1, out + err
+    for why in refused.values():
+        assert why in err, err
+    assert err.count("`sbdk query` only reads.") == 4
+    assert "Traceback" not in err
+    assert json.loads(out.strip().splitlines()[-1]) == [{"users": SMALL["users"]}]
+
+
+@pytest.mark.slow
+def test_killed_load_keeps_the_previous_raw_tables_readable(lake, tmp_path):
+    root = lake["root"]
+    before = lake["counts"]
+    # Paused inside dlt's load, then once every new Parquet file is written, before the first table
+    # switches to them; killed with Spark's JVM each time.
+    for moment in ("load", "swap"):
+        marker = tmp_path / f"paused-{moment}"
+        victim = _sbdk(
+            root, "dev", "--target", "lake", "--pipelines-only", "--fresh", "--seed", "7",
+            SBDKTEST_PAUSE_AT=moment, SBDKTEST_PAUSE_FILE=str(marker),
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert victim.poll() is None, victim.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        if moment == "load":
+            # Meanwhile the catalog is the run's: a reader is told so at once, before starting Spark.
+            code, out, err = _run(root, "query", "--target", "lake", "select count(*) from raw.raw_users")
+            assert code == 6, out + err
+            assert "The Spark catalog of this project" in err and f"pid {victim.pid}" in err
+        else:
+            assert list((root / "data" / "lake").glob("_sbdk_load_*/raw_events/*.parquet"))
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+    (after,) = _query(root, COUNTS)
+    assert after == before
+    # The next run drops the killed load's folder and loads the new data.
+    code, out, err = _run(root, "dev", "--target", "lake", "--pipelines-only", "--fresh", "--seed", "7")
+    assert code == 0, out + err
+    (again,) = _query(root, COUNTS)
+    assert again["events_digest"] != before["events_digest"]
+    assert again["events"] == SMALL["events"] and again["orphan_orders"] == 0
+    loads = [p.name for p in (root / "data" / "lake").iterdir() if p.name.startswith("_sbdk_load_")]
+    assert len(loads) == 1 and loads != ["_sbdk_load_1"], loads
+
+
+def test_missing_java_is_a_clear_error_before_spark_starts(tmp_path, cli, monkeypatch):
+    root = _lake_project(tmp_path)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
+    result = cli("dev", "--target", "lake", cwd=root)
+    assert result.exit_code == 4, result.output
+    assert f"JAVA_HOME is {tmp_path / 'no-java'}, which has no bin/java" in result.stderr
+    assert "Traceback" not in result.output
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    result = cli("dev", "--target", "lake", cwd=root)
+    assert result.exit_code == 4, result.output
+    assert "Java is not installed (no `java` on PATH and JAVA_HOME is not set)" in result.stderr
+
+
+def test_unwritable_lake_is_a_clear_error_before_spark_starts(tmp_path, cli):
+    root = _lake_project(tmp_path)
+    (root / "data" / "blocked").write_text("a file, not a folder")
+    edit_config(root, targets={"lake": {**LAKE, "lake": "data/blocked/lake"}})
+    result = cli("dev", "--target", "lake", cwd=root)
+    assert result.exit_code == 4, result.output
+    assert f"The lake {root / 'data' / 'blocked' / 'lake'} cannot be written" in result.stderr
+    assert "Set the target's `lake` in sbdk_config.json" in result.stderr
+    assert not (root / ".sbdk" / "spark" / "spark.log").exists()
+
+
+@pytest.mark.parametrize("scheme", ["spark", "sc"])
+def test_a_cluster_that_does_not_answer_is_a_clear_error(tmp_path, cli, scheme):
+    root = _lake_project(tmp_path)
+    port = free_port()
+    edit_config(root, targets={"lake": {**LAKE, "master": f"{scheme}://127.0.0.1:{port}", "connect_timeout": 2}})
+    result = cli("dev", "--target", "lake", cwd=root)
+    assert result.exit_code == 4, result.output
+    assert f"The Spark cluster at {scheme}://127.0.0.1:{port} does not answer" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_spark_target_settings_are_checked(tmp_path, cli):
+    root = _lake_project(tmp_path)
+    edit_config(
+        root,
+        targets={
+            "a": {"type": "spark", "master": "local[two]"},
+            "b": {"type": "spark", "lake": "ftp://host/lake"},
+            "c": {"type": "spark", "host": "db"},
+            "d": {"type": "spark", "conf": {"driver.memory": "2g"}},
+        },
+    )
+    result = cli("dev", cwd=root)
+    assert result.exit_code == 3
+    message = " ".join(result.stderr.split())
+    assert "targets.a.master must be local, local[N], local[*], spark://host:port" in message
+    assert "targets.b.lake must be a folder (relative to the project or absolute) or a URL starting with" in message
+    assert "targets.c.host is not a setting of a spark target (allowed: conf, connect_timeout, lake, master" in message
+    assert 'targets.d.conf must be an object of Spark settings such as {"spark.driver.memory": "2g"}' in message
+
+
+def test_spark_profile_joins_sbdks_session(tmp_path):
+    from sbdk.dbt.profiles import dbt_profiles_dir
+    from sbdk.settings import load_settings
+
+    root = _lake_project(tmp_path)
+    settings = load_settings(root / "sbdk_config.json").with_target("lake")
+    assert settings.active_target.lake == str(root / "data" / "lake")
+    profile = (dbt_profiles_dir(settings) / "profiles.yml").read_text()
+    assert "type: spark" in profile and "method: session" in profile
+    assert "schema: analytics" in profile
+    assert '"spark.sql.session.timeZone": "UTC"' in profile
