@@ -40,6 +40,9 @@ SKIPPED = {
     "sbdk webhooks": "serves until stopped; tests/test_webhooks.py runs the server",
     "sbdk dev --target prod": "needs a PostgreSQL server; tests/test_postgres.py runs against one when there is",
     "docker ": "needs a Docker daemon; tests/test_ci_files.py lints the Dockerfile with hadolint",
+    "sbdk dev --target lake": "starts Spark (a JVM, about a minute with dbt-spark); tests/test_spark.py runs it",
+    "sbdk query --target lake": "starts Spark; tests/test_spark.py queries the lake",
+    "sbdk doctor --target lake": "starts Spark; tests/test_spark.py covers its checks",
 }
 # The one command run differently from how the README writes it: the quickstart at test volumes.
 QUICKSTART = "sbdk init demo --no-input"
@@ -171,7 +174,12 @@ class Terminal:
         """A config fragment (`"key": value`): merged into sbdk_config.json, which must still validate."""
         fragment = json.loads("{" + block.text + "}")
         config = project / "sbdk_config.json"
-        config.write_text(json.dumps({**json.loads(config.read_text()), **fragment}, indent=2), encoding="utf-8")
+        merged = json.loads(config.read_text())
+        for key, value in fragment.items():
+            # A second target is added beside the first, as a user adds one.
+            both = key == "targets" and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if both else value
+        config.write_text(json.dumps(merged, indent=2), encoding="utf-8")
         load_settings(config)
 
 

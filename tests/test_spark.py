@@ -165,9 +165,10 @@ def test_killed_load_keeps_the_previous_raw_tables_readable(lake, tmp_path):
         victim.wait()
     (after,) = _query(root, COUNTS)
     assert after == before
-    # The next run drops the killed load's folder and loads the new data.
-    code, out, err = _run(root, "dev", "--target", "lake", "--pipelines-only", "--fresh", "--seed", "7")
+    # The next run drops the killed load's folder, loads the new data and builds on it.
+    code, out, err = _run(root, "dev", "--target", "lake", "--fresh", "--seed", "7")
     assert code == 0, out + err
+    assert "66 tests passed, 0 failed" in out
     (again,) = _query(root, COUNTS)
     assert again["events_digest"] != before["events_digest"]
     assert again["events"] == SMALL["events"] and again["orphan_orders"] == 0
@@ -242,3 +243,41 @@ def test_spark_profile_joins_sbdks_session(tmp_path):
     assert "type: spark" in profile and "method: session" in profile
     assert "schema: analytics" in profile
     assert '"spark.sql.session.timeZone": "UTC"' in profile
+
+
+@pytest.mark.slow
+def test_the_watcher_rebuilds_on_the_lake(lake):
+    """`sbdk start` follows the config's target: a saved model is rebuilt on Spark, in the watcher's
+    own Spark session. Last in this module: the watcher holds the catalog while it runs."""
+    import threading
+
+    root = lake["root"]
+    edit_config(root, target="lake")
+    watcher = _sbdk(root, "start", "--no-initial-run", "--dbt-only", "--debounce", "100")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(watcher.stdout.readline, "")), daemon=True)
+    reader.start()
+
+    def wait_for(text: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not any(text in line for line in lines):
+            assert watcher.poll() is None, "".join(lines) + watcher.stderr.read()
+            assert time.monotonic() < deadline, f"no {text!r} in:\n" + "".join(lines)
+            time.sleep(0.2)
+
+    try:
+        wait_for("Watching", 60)
+        model = root / "dbt" / "models" / "marts" / "funnel.sql"
+        model.write_text(model.read_text().replace("-- The page_view", "-- Edited. The page_view"))
+        wait_for("funnel changed", 30)
+        wait_for("1 models built; 9 tests passed, 0 failed", 180)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        try:
+            watcher.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait()
+        reader.join(timeout=5)
+    assert "spark starting local[2]" in "".join(lines)
+    assert watcher.returncode in (0, 130)

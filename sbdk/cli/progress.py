@@ -156,6 +156,8 @@ def render_summary(console: Console, report: RunReport) -> None:
     stages.add_column("detail")
     # The same figures as the history and the run log's run_finished line (RunReport.stage_seconds).
     details: dict[str, str] = {}
+    if report.start_seconds is not None:
+        details["spark_start"] = "Spark's JVM starts, the catalog opens"
     if report.load is not None:
         load = report.load
         if load.tables:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -76,7 +76,7 @@ def start(
         verbose=st.verbose,
         log_format=st.log_format,
     )
-    with _stopped_by_signals():
+    with _stopped_by_signals(watcher.stop):
         try:
             watcher.serve(initial_run=not no_initial_run)
         except KeyboardInterrupt:
@@ -102,16 +102,25 @@ def _check_options(pipelines_only: bool, dbt_only: bool, debounce: int) -> None:
 
 
 @contextmanager
-def _stopped_by_signals() -> Iterator[None]:
+def _stopped_by_signals(stop: Callable[[], None]) -> Iterator[None]:
     """Ctrl-C and SIGTERM (a supervisor, `kill`) raise _Stopped while the block runs, so the
-    rebuild in progress unwinds and releases its locks; the previous handlers come back after."""
+    rebuild in progress unwinds and releases its locks; the previous handlers come back after.
+
+    They also call `stop`: a handler can run inside a finalizer that the garbage collector calls (py4j's,
+    for Spark's objects), where Python ignores the exception it raises, and the watcher must stop anyway.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set signal handlers
         return
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop()
+        raise _Stopped
+
     for sig in signals:
-        signal.signal(sig, _stop)
+        signal.signal(sig, on_signal)
     try:
         yield
     finally:
@@ -127,10 +136,6 @@ class _Stopped(KeyboardInterrupt):
     marks it "unhandled" (run_eval_code_obj in pythonrun.c) and the process then exits through
     SIGINT even after the exception was caught. It only does so for exactly KeyboardInterrupt.
     """
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise _Stopped
 
 
 class _Listener:

@@ -154,6 +154,7 @@ class RunReport:
     error: str | None = None
     outcome: RunStatus | None = None  # set when the run stopped early (interrupted, refused)
     dbt_skipped: str | None = None  # why dbt did not run at all: nothing changed since its last build
+    start_seconds: float | None = None  # starting the engine before any stage (Spark's JVM and catalog)
 
     @property
     def success(self) -> bool:
@@ -169,6 +170,8 @@ class RunReport:
         """Seconds per stage that ran, in order; the stages do not overlap (dbt_parse is dbt's
         import and parse up to its first node, dbt_build the rest)."""
         stages: dict[str, float] = {}
+        if self.start_seconds is not None:
+            stages["spark_start"] = round(self.start_seconds, 3)
         if self.load is not None:
             stages["generate"] = round(self.load.generate_seconds, 3)
             stages["load"] = round(self.load.load_seconds + self.load.swap_seconds, 3)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import socket
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -170,6 +171,11 @@ def _join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
 
+def running() -> bool:
+    """Whether this process has started Spark."""
+    return bool(_SESSIONS)
+
+
 def spark_session(target: Target, settings: Settings) -> Any:
     """This process's Spark session for `target`, started on first use (a JVM: seconds). dbt-spark's
     session mode finds it (SparkSession.builder.getOrCreate), so dbt builds on the same catalog."""
@@ -227,7 +233,14 @@ def _start(target: Target, settings: Settings, values: dict[str, str]) -> Any:
     # The JVM ends when its stdin closes, and holds the catalog until it has: the next command (a
     # query right after a run) must find it free, so this process waits for it on its way out.
     atexit.register(_stop_jvm, gateway)
-    context = SparkContext(conf=conf, gateway=gateway)
+    # SparkContext replaces the SIGINT handler of the main thread with its own (cancel the jobs, raise
+    # KeyboardInterrupt): sbdk's own handling of Ctrl-C (the watcher's stop, exit 130) must stay.
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        context = SparkContext(conf=conf, gateway=gateway)
+    finally:
+        if threading.current_thread() is threading.main_thread() and previous is not None:
+            signal.signal(signal.SIGINT, previous)
     context.setLogLevel("ERROR")
     _quiet_python_side()
     return SparkSession.builder.getOrCreate()
