@@ -30,13 +30,19 @@ def dbt_profiles_dir(settings: Settings) -> Path:
     return folder
 
 
-def _server_profile(target: Target) -> str:
+def _header(target: Target) -> str:
+    """The start of a rendered profile: profile `sbdk`, its one output named after the target."""
     return (
         "# Rendered by sbdk from sbdk_config.json (targets." + target.name + "); do not edit.\n"
         "sbdk:\n"
         f"  target: {target.name}\n"
         "  outputs:\n"
         f"    {target.name}:\n"
+    )
+
+
+def _server_profile(target: Target) -> str:
+    return _header(target) + (
         f"      type: {target.type}\n"
         f"      host: {json.dumps(target.host)}\n"
         f"      port: {target.port}\n"
@@ -52,12 +58,7 @@ def _server_profile(target: Target) -> str:
 def _spark_profile(target: Target) -> str:
     """dbt-spark in session mode: dbt joins the Spark session sbdk started in this process
     (sbdk.stores.spark), with its catalog, lake and settings."""
-    return (
-        "# Rendered by sbdk from sbdk_config.json (targets." + target.name + "); do not edit.\n"
-        "sbdk:\n"
-        f"  target: {target.name}\n"
-        "  outputs:\n"
-        f"    {target.name}:\n"
+    return _header(target) + (
         "      type: spark\n"
         "      method: session\n"
         "      host: NA\n"
