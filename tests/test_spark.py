@@ -246,6 +246,24 @@ def test_spark_profile_joins_sbdks_session(tmp_path):
 
 
 @pytest.mark.slow
+def test_doctor_checks_java_the_lake_and_spark(lake):
+    code, out, err = _run(lake["root"], "doctor", "--target", "lake")
+    assert code == 0, out + err
+    line = next(line for line in out.splitlines() if "target lake" in line)
+    assert "PASS" in line and "Spark 4." in line and "Java 17" in line
+    assert f"rows: raw_events {SMALL['events']:,}, raw_orders" in " ".join(out.split())
+
+
+def test_doctor_names_a_missing_java(tmp_path, cli, monkeypatch):
+    root = _lake_project(tmp_path)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
+    result = cli("doctor", "--target", "lake", cwd=root)
+    assert result.exit_code == 1
+    assert "FAIL  target lake" in result.stdout
+    assert "which has no bin/java" in " ".join(result.stdout.split())
+
+
+@pytest.mark.slow
 def test_the_watcher_rebuilds_on_the_lake(lake):
     """`sbdk start` follows the config's target: a saved model is rebuilt on Spark, in the watcher's
     own Spark session. Last in this module: the watcher holds the catalog while it runs."""

@@ -451,8 +451,9 @@ def check_spark(settings: Settings) -> Check:
     if problem is not None:
         return Check(name, FAIL, problem.message, problem.hint)
     session = spark.SparkStore(target, settings).spark()
-    java = session._jvm.java.lang.System.getProperty("java.version")
-    found = f"Spark {session.version} (pyspark {pyspark.__version__}, Java {java}, Python {platform.python_version()})"
+    jvm = getattr(session, "_jvm", None)  # none in this process with Spark Connect
+    java = f", Java {jvm.java.lang.System.getProperty('java.version')}" if jvm is not None else ""
+    found = f"Spark {session.version} (pyspark {pyspark.__version__}{java}, Python {platform.python_version()})"
     rows = spark.SparkStore(target, settings).row_counts()
     if not rows:
         return Check(name, WARN, f"{found} starts and {target.lake} can be written, but no raw tables are loaded.",
