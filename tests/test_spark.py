@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -243,6 +244,57 @@ def test_spark_profile_joins_sbdks_session(tmp_path):
     assert "type: spark" in profile and "method: session" in profile
     assert "schema: analytics" in profile
     assert '"spark.sql.session.timeZone": "UTC"' in profile
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory):
+    """A Spark Connect server (pyspark's own sbin script, local[2], its own Derby catalog) on a free port."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    base = tmp_path_factory.mktemp("connect")
+    port = free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(base), "SPARK_PID_DIR": str(base)}
+    server = subprocess.Popen(
+        [
+            "bash", str(home / "sbin" / "start-connect-server.sh"), "--wait", "--master", "local[2]",
+            "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.ui.enabled=false",
+            "--conf", "spark.sql.catalogImplementation=hive", "--conf", f"spark.sql.warehouse.dir={base / 'warehouse'}",
+            "--conf", f"spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName={base / 'metastore'};create=true",
+            "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={base}",
+            "--conf", "spark.sql.session.timeZone=UTC", "--conf", "spark.sql.shuffle.partitions=4",
+        ],
+        env=env, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert server.poll() is None, "the Spark Connect server exited"
+            assert time.monotonic() < deadline, "the Spark Connect server did not listen within 120 s"
+            time.sleep(0.5)
+    try:
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.mark.slow
+def test_a_spark_connect_server_runs_the_same_project(connect_server, tmp_path):
+    """`master: sc://...`: the load's catalog updates, dbt-spark and queries all go through Spark Connect."""
+    root = _lake_project(tmp_path, "connect")
+    edit_config(root, targets={"cx": {"type": "spark", "lake": str(tmp_path / "lake"), "master": connect_server}})
+    code, out, err = _run(root, "dev", "--target", "cx")
+    assert code == 0, out + err
+    assert "66 tests passed, 0 failed" in out, out
+    assert f"user_metrics │  {SMALL['users']}" in out
+    assert "Traceback" not in err and "Warning" not in err, err
+    # A query cannot be checked to only read without Spark's parser, which a Connect client cannot reach.
+    code, out, err = _run(root, "query", "--target", "cx", "select 1")
+    assert code == 1 and "`sbdk query` cannot read through Spark Connect" in err, out + err
 
 
 @pytest.mark.slow

@@ -75,7 +75,14 @@ def run_statements(settings: Settings, sql: str, *, limit: int | None) -> list[Q
 
     from sbdk.stores.spark import SparkStore
 
-    store = SparkStore(settings.active_target, settings)
+    target = settings.active_target
+    if target.master.startswith("sc://"):
+        raise QueryError(
+            f"`sbdk query` cannot read through Spark Connect ({target.master}): it checks that a statement only "
+            "reads with Spark's own parser, which a Connect client cannot reach.",
+            hint="Query the tables with the server's own tools, or declare a target with a local or spark:// master.",
+        )
+    store = SparkStore(target, settings)
     spark = store.spark()
     spark.conf.set("spark.sql.runSQLOnFiles", "false")
     statements = _statements(sql)

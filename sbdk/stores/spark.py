@@ -209,9 +209,22 @@ def _start(target: Target, settings: Settings, values: dict[str, str]) -> Any:
     if "spark.hadoop.javax.jdo.option.ConnectionURL" in values:
         _check_metastore_free(settings)
     if target.master.startswith("sc://"):
+        import warnings
+
+        # pyspark's connect client warns about pandas releases it has not been tried with.
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\..*")
         builder = SparkSession.builder.remote(target.master)
+        # Only the session's own SQL settings: the server's static ones (its catalog, warehouse) are its own.
+        static = (
+            "spark.driver.",
+            "spark.ui.",
+            "spark.hadoop.",
+            "spark.sql.catalogImpl",
+            "spark.sql.warehouse",
+            "spark.app.",
+        )
         for name, value in values.items():
-            if not name.startswith(("spark.driver.", "spark.ui.", "spark.hadoop.", "spark.sql.catalogImpl")):
+            if not name.startswith(static):
                 builder = builder.config(name, value)
         os.environ["SPARK_REMOTE"] = target.master  # dbt-spark's getOrCreate() then joins this session
         _quiet_python_side()
