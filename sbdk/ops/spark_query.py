@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sbdk.ops.query import QueryError, QueryResult, _split_complete
+from sbdk.ops.query import QueryError, QueryResult, StatementBuffer
 from sbdk.settings import Settings
 
 # Commands that only read the catalog or show a plan (Spark runs a Command when it is planned).
@@ -41,11 +41,10 @@ _JAVA_CALLS = re.compile(r"'(reflect|java_method|try_reflect)\(", re.IGNORECASE)
 
 
 def _statements(sql: str) -> list[str]:
-    complete, rest = _split_complete(sql)
-    statements = [s.rstrip(";").strip() for s in complete]
-    if rest.strip():
-        statements.append(rest.strip())
-    return [s for s in statements if s]
+    """The statements of `sql`, split as the interactive prompt splits them (a last one may lack `;`)."""
+    buffer = StatementBuffer()
+    statements = [*buffer.feed(sql), buffer.flush()]
+    return [s.rstrip(";").strip() for s in statements if s.rstrip(";").strip()]
 
 
 def _refusal(spark: Any, sql: str) -> str | None:

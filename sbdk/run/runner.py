@@ -151,19 +151,18 @@ def _record(settings: Settings, plan: RunPlan, report: RunReport, started_at: da
         reporter.warn(f"Could not record the run in the history: {exc}")
 
 
-def spark_running() -> bool:
+def _spark_running() -> bool:
     """Whether this process runs Spark already (the watcher's and the webhook server's later runs)."""
-    import sys
+    from sbdk.stores import spark
 
-    module = sys.modules.get("sbdk.stores.spark")
-    return bool(module and module.running())
+    return spark.running()
 
 
 def _run_locked(context: RunContext, report: RunReport) -> None:
     plan, store = context.plan, context.store
     # Fail fast on a database held by another program (or a server that is down, or a missing
     # adapter), and on a dbt project that cannot run, before generating anything.
-    if store.kind == "spark" and not spark_running():
+    if store.kind == "spark" and not _spark_running():
         # Seconds of a JVM starting and the catalog opening: say so, and count them.
         context.reporter.stage("spark", f"starting {context.settings.active_target.master}, opening the catalog")
         started = time.perf_counter()
