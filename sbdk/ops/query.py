@@ -14,7 +14,10 @@ import decimal
 import json
 import math
 import os
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,11 +264,14 @@ def _fetch(con: Any, statement: Any, limit: int | None) -> QueryResult:
     return QueryResult(columns, types, rows, truncated, limit, kind)
 
 
-def run_statements(settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT) -> list[QueryResult]:
+def run_statements(
+    settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT, timeout: float | None = None
+) -> list[QueryResult]:
     """Run `sql` (one or more read-only statements) and return the result of each, in order.
 
     `limit` caps the rows fetched per statement (None or 0: all rows); `truncated` says whether more
-    existed. All or nothing: if a statement fails, the error names it and no result is returned.
+    existed. `timeout` stops the statements after that many seconds (the page and the MCP server).
+    All or nothing: if a statement fails, the error names it and no result is returned.
     """
     import duckdb
 
@@ -283,16 +289,36 @@ def run_statements(settings: Settings, sql: str, *, limit: int | None = DEFAULT_
         )
     results = []
     try:
-        with duckdb_store.connect_read_only(path) as con:
+        with duckdb_store.connect_read_only(path) as con, _deadline(con, timeout):
             statements = refuse_writes(con, sql)
             for number, statement in enumerate(statements, 1):
                 try:
                     results.append(_fetch(con, statement, limit))
+                except duckdb.InterruptException as exc:
+                    raise UsageError(
+                        f"The query ran past its limit of {timeout:g} s and was stopped.",
+                        hint="Narrow it (a filter, an aggregate, a limit), or run it with `sbdk query`, which has no limit.",
+                    ) from exc
                 except duckdb.Error as exc:
                     raise _run_error(exc, statement.query, number, len(statements)) from exc
     except LockError as exc:
         raise _open_error(settings, exc) from exc
     return results
+
+
+@contextmanager
+def _deadline(con: Any, timeout: float | None) -> Iterator[None]:
+    """Interrupt whatever `con` runs once `timeout` seconds have passed (no limit when None)."""
+    if not timeout:
+        yield
+        return
+    timer = threading.Timer(timeout, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def run_query(settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT) -> QueryResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,3 +129,54 @@ def _record(fd: int, path: Path, command: str, reporter: Reporter) -> None:
             f"Cannot write the run lock {path}: {exc.strerror}.",
             hint="Check that the project folder is writable.",
         ) from exc
+
+
+class ReadGate:
+    """Within one process, a run and the reads of its database take turns.
+
+    DuckDB refuses to open a file for writing in a process that holds it open read-only (and the other
+    way round), so in a process that both runs and reads (`sbdk start --ui`, `sbdk mcp --allow-runs`)
+    a run waits for the reads in flight (each a fraction of a second) and reads made during a run
+    give up at once, to show the last complete state instead. Across processes the file lock and the
+    run's retries do the same.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writers = 0
+
+    @property
+    def writing(self) -> bool:
+        return self._writers > 0
+
+    @contextmanager
+    def write(self, timeout: float = 10.0) -> Iterator[None]:
+        with self._cond:
+            self._writers += 1
+            self._cond.wait_for(lambda: self._readers == 0, timeout=timeout)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            if self._writers:
+                raise LockError(
+                    "A run in this process is writing the database.",
+                    hint="Read again when the run has finished.",
+                )
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+
+IN_PROCESS = ReadGate()

@@ -19,7 +19,8 @@ from sbdk.disk import full_disk_error
 from sbdk.errors import DbtError, DiskFullError, LockError, SbdkError
 from sbdk.run import history
 from sbdk.run.context import RunContext
-from sbdk.run.lock import run_lock
+from sbdk.run.events import EventsReporter
+from sbdk.run.lock import IN_PROCESS, run_lock
 from sbdk.run.observers import RunObserver, guarded, observers_for
 from sbdk.run.plan import RunPlan, Trigger
 from sbdk.run.reporters import NULL_REPORTER, Reporter
@@ -63,6 +64,7 @@ def run(
     log = _run_log(settings, plan, reporter, report.run_id, log_format, log_context)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
+    events: EventsReporter | None = None
     with log as logged, third_party_logs(logged):
         try:
             with ExitStack() as held:
@@ -74,14 +76,17 @@ def run(
                     report.outcome = RunStatus.REFUSED
                     raise
                 _record_start(settings, plan, report.run_id, started_at, logged)
+                # Reads made in this process (the page of `sbdk start --ui`) wait for the run.
+                held.enter_context(IN_PROCESS.write())
+                events = EventsReporter(logged, settings.paths.state_dir, report.run_id, str(plan.trigger))
                 for observer in watching:
                     guarded(
-                        logged, "observer", partial(observer.started, report.run_id, report.trigger, log_context or {})
+                        events, "observer", partial(observer.started, report.run_id, report.trigger, log_context or {})
                     )
                 context = RunContext.of(
                     settings,
                     plan,
-                    reporter=logged,
+                    reporter=events,
                     run_id=report.run_id,
                     faults=faults_from_env() if faults is None else faults,
                     pause_gc=pause_gc,
@@ -104,6 +109,8 @@ def run(
         finally:
             report.seconds = time.perf_counter() - started
             _record(settings, plan, report, started_at, logged)
+            if events is not None:
+                events.finish(str(report.status), report.seconds, report.error)
             for observer in watching:
                 guarded(logged, "observer", partial(observer.finished, report, logged))
             if isinstance(logged, RunLogReporter):

@@ -1,0 +1,1 @@
+"""`sbdk ui`: one local page to see runs, lineage, tests and data (FastAPI, assets from the package)."""

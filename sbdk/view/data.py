@@ -1,0 +1,243 @@
+"""What the page and the MCP server read from the database: row counts, rows, column profiles, charts.
+
+Each function takes an open read-only connection (sbdk.stores.duckdb.connect_read_only) and a relation
+(schema, name) from dbt's parse; values come back JSON-ready (sbdk.ops.query.json_value). Profiles and
+charts of large tables look at a sample, so that every answer stays fast at 10x the default volume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sbdk.ops.query import json_value
+
+SAMPLE_ROWS = 200_000  # a profile's histograms and top values past this many rows use a sample
+TOP_VALUES = 8
+BINS = 20
+CHART_POINTS = 2_000
+CHART_BARS = 30
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+    "DECIMAL",
+)
+_TEMPORAL = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def qualified(relation: tuple[str, str]) -> str:
+    return f"{quote(relation[0])}.{quote(relation[1])}"
+
+
+def is_numeric(db_type: str) -> bool:
+    return db_type.upper().split("(")[0] in _NUMERIC
+
+
+def is_temporal(db_type: str) -> bool:
+    return db_type.upper().split("(")[0] in _TEMPORAL
+
+
+def relations(con: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(schema, name) -> {type: table|view, rows} of every relation a user can see (rows: of tables
+    only, from DuckDB's own count; raw tables from sbdk's bookkeeping)."""
+    from sbdk.stores import duckdb as duckdb_store
+
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for schema, name, kind in con.execute(
+        "select table_schema, table_name, table_type from information_schema.tables "
+        "where table_catalog = current_database() and table_schema not like '\\_sbdk%' escape '\\'"
+    ).fetchall():
+        found[(schema, name)] = {"type": "table" if kind == "BASE TABLE" else kind.lower(), "rows": None}
+    for schema, name, size in con.execute(
+        "select schema_name, table_name, estimated_size from duckdb_tables() where database_name = current_database()"
+    ).fetchall():
+        if (schema, name) in found:
+            found[(schema, name)]["rows"] = int(size)
+    for table, (_schema, rows) in duckdb_store.live_tables(con).items():
+        if (duckdb_store.RAW_SCHEMA, table) in found:
+            found[(duckdb_store.RAW_SCHEMA, table)]["rows"] = int(rows)
+    return found
+
+
+def columns(con: Any, relation: tuple[str, str]) -> list[tuple[str, str]]:
+    """(name, database type) of each column of `relation`, in order; [] when it does not exist."""
+    return [
+        (str(name), str(kind))
+        for name, kind in con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
+            list(relation),
+        ).fetchall()
+    ]
+
+
+def count(con: Any, relation: tuple[str, str]) -> int:
+    return int(con.execute(f"select count(*) from {qualified(relation)}").fetchone()[0])
+
+
+def rows(con: Any, relation: tuple[str, str], offset: int, limit: int) -> dict[str, Any]:
+    cursor = con.execute(f"select * from {qualified(relation)} limit ? offset ?", [limit, offset])
+    names = [str(d[0]) for d in cursor.description or ()]
+    types = [str(d[1]) for d in cursor.description or ()]
+    data = [[json_value(v) for v in row] for row in cursor.fetchall()]
+    return {
+        "columns": names,
+        "types": types,
+        "rows": data,
+        "offset": offset,
+        "limit": limit,
+        "total": count(con, relation),
+    }
+
+
+def profile(con: Any, relation: tuple[str, str]) -> dict[str, Any]:
+    """Per column: null %, distinct values (approximate), min and max, and a histogram of a number or
+    a date, or the top values of anything else."""
+    table = qualified(relation)
+    total = count(con, relation)
+    summary = {
+        str(row[0]): row
+        for row in con.execute(
+            f"select column_name, column_type, min, max, approx_unique, null_percentage from (summarize {table})"
+        ).fetchall()
+    }
+    source = (
+        table
+        if total <= SAMPLE_ROWS
+        else f"(select * from {table} using sample reservoir({SAMPLE_ROWS} rows) repeatable (42))"
+    )
+    out = []
+    for name, db_type in columns(con, relation):
+        _name, _type, low, high, distinct, nulls = summary.get(name, (name, db_type, None, None, None, None))
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": db_type,
+            "nulls_pct": round(float(nulls), 2) if nulls is not None else None,
+            "distinct": int(distinct) if distinct is not None else None,
+            "min": _shorten(low),
+            "max": _shorten(high),
+            "histogram": None,
+            "top": None,
+        }
+        column = quote(name)
+        if (is_numeric(db_type) or is_temporal(db_type)) and (distinct or 0) > TOP_VALUES:
+            entry["histogram"] = _histogram(con, source, column, db_type)
+        elif not db_type.upper().startswith(("STRUCT", "MAP", "LIST")) and not db_type.endswith("[]"):
+            entry["top"] = [
+                {"value": json_value(value), "count": int(n)}
+                for value, n in con.execute(
+                    f"select {column}, count(*) as n from {source} group by all order by n desc, 1 limit {TOP_VALUES}"
+                ).fetchall()
+            ]
+        out.append(entry)
+    return {"rows": total, "sampled": total > SAMPLE_ROWS, "columns": out}
+
+
+def _shorten(value: Any, width: int = 80) -> Any:
+    text = value if isinstance(value, str) else json_value(value)
+    return text[: width - 3] + "..." if isinstance(text, str) and len(text) > width else text
+
+
+def _histogram(con: Any, source: str, column: str, db_type: str) -> list[dict[str, Any]]:
+    as_number = f"epoch({column})" if is_temporal(db_type) else f"{column}::double"
+    rows = con.execute(
+        f"""with v as (select {as_number} as x from {source} where {column} is not null),
+        b as (select min(x) as lo, max(x) as hi from v)
+        select least(floor((x - lo) / nullif((hi - lo) / {BINS}, 0)), {BINS - 1})::int as bin, count(*), any_value(lo), any_value(hi)
+        from v, b group by bin order by bin"""
+    ).fetchall()
+    if not rows:
+        return []
+    lo, hi = float(rows[0][2]), float(rows[0][3])
+    width = (hi - lo) / BINS or 1.0
+    counts = {int(b or 0): int(n) for b, n, _lo, _hi in rows}
+    temporal = is_temporal(db_type)
+
+    def edge(x: float) -> Any:
+        if not temporal:
+            return round(x, 6)
+        import datetime as dt
+
+        return dt.datetime.fromtimestamp(x, dt.timezone.utc).isoformat()
+
+    bins = BINS if hi > lo else 1
+    return [
+        {"lo": edge(lo + i * width), "hi": edge(lo + (i + 1) * width), "count": counts.get(i, 0)} for i in range(bins)
+    ]
+
+
+def default_chart(cols: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The chart a table gets first: a time series when it has a date column, else bars of the first
+    category by the first measure; None when it has no measure at all."""
+    dates = [n for n, t in cols if is_temporal(t)]
+    measures = [n for n, t in cols if is_numeric(t) and not _is_key(n)]
+    categories = [n for n, t in cols if t.upper().startswith("VARCHAR") or t.upper() == "BOOLEAN"]
+    if not measures:
+        return None
+    if dates:
+        return {"kind": "line", "x": dates[0], "y": measures[:3]}
+    x = categories[0] if categories else next((n for n, t in cols if n not in measures), cols[0][0])
+    return {"kind": "bar", "x": x, "y": measures[:1]}
+
+
+def _is_key(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "id" or lowered.endswith(("_id", "_key"))
+
+
+def chart(con: Any, relation: tuple[str, str], x: str | None, y: list[str]) -> dict[str, Any] | None:
+    """The points of a chart of `relation`: `y` against `x` (both default to `default_chart`). A date
+    x is a time series in date order; anything else is bars, summed by x, the largest first."""
+    from sbdk.errors import UsageError
+
+    cols = columns(con, relation)
+    types = dict(cols)
+    spec = default_chart(cols)
+    if x is None and not y:
+        if spec is None:
+            return None
+        x, y = spec["x"], list(spec["y"])
+    x = x or (spec or {}).get("x") or cols[0][0]
+    y = y or list((spec or {}).get("y") or [])
+    unknown = [c for c in [x, *y] if c not in types]
+    if unknown:
+        raise UsageError(f"{relation[1]} has no column {unknown[0]!r}.", hint=f"Its columns: {', '.join(types)}.")
+    not_numbers = [c for c in y if not is_numeric(types[c])]
+    if not_numbers or not y:
+        raise UsageError(
+            f"A chart's y axis needs numbers; {(not_numbers or ['(none)'])[0]} is not one.",
+            hint="Pick numeric columns for y: " + ", ".join(n for n, t in cols if is_numeric(t)) + ".",
+        )
+    table = qualified(relation)
+    kind = "line" if is_temporal(types[x]) else "bar"
+    measures = ", ".join(f"sum({quote(c)})::double" if kind == "bar" else f"{quote(c)}::double" for c in y)
+    if kind == "line":
+        sql = f"select {quote(x)}, {measures} from {table} order by 1 limit {CHART_POINTS}"
+    else:
+        sql = f"select {quote(x)}, {measures} from {table} group by 1 order by 2 desc nulls last limit {CHART_BARS}"
+    data = con.execute(sql).fetchall()
+    numeric = [n for n, t in cols if is_numeric(t)]
+    return {
+        "kind": kind,
+        "x": x,
+        "y": y,
+        "columns": [n for n, _t in cols],
+        "numeric": numeric,
+        "data": {
+            "x": [json_value(row[0]) for row in data],
+            "series": {c: [json_value(row[i + 1]) for row in data] for i, c in enumerate(y)},
+        },
+    }
