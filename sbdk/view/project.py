@@ -195,8 +195,8 @@ class ProjectView:
         }
         out = []
         for (schema, name), info in found.items():
-            uid, node = by_relation.get((schema, name)) or (None, None)
-            kind = "raw" if schema == "raw" else (layer_of(node) if node else "other")
+            known_id, known = by_relation.get((schema, name)) or (None, None)
+            kind = "raw" if schema == "raw" else (layer_of(known) if known else "other")
             out.append(
                 {
                     "schema": schema,
@@ -204,7 +204,7 @@ class ProjectView:
                     "type": info["type"],
                     "kind": kind,
                     "rows": info["rows"],
-                    "unique_id": uid,
+                    "unique_id": known_id,
                 }
             )
         out.sort(key=lambda t: (order.get(t["kind"], 9), t["schema"], t["name"]))
