@@ -44,6 +44,13 @@ def start(
             help="Wait this long after the last change before rebuilding, so a burst of saves is one rebuild.",
         ),
     ] = 250,
+    ui: Annotated[
+        bool, typer.Option("--ui", help="Also serve the page of `sbdk ui`, which follows each rebuild live.")
+    ] = False,
+    ui_port: Annotated[
+        int, typer.Option("--ui-port", min=0, max=65535, help="Port of the page with --ui (0: any free port).")
+    ] = 8800,
+    no_open: Annotated[bool, typer.Option("--no-open", help="With --ui: do not open the page in a browser.")] = False,
     config_file: ConfigFileOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -53,7 +60,10 @@ def start(
     changed model rebuilds that model and everything downstream, a changed pipeline reloads its
     table and rebuilds what reads it. Ctrl-C stops.
 
-    Examples: [bold]sbdk start[/], [bold]sbdk start --dbt-only --no-initial-run[/]
+    With --ui, the page of `sbdk ui` is served from the same process (on 127.0.0.1) and shows each
+    rebuild as it happens.
+
+    Examples: [bold]sbdk start[/], [bold]sbdk start --ui[/], [bold]sbdk start --dbt-only --no-initial-run[/]
     """
     from sbdk.cli.options import state
     from sbdk.cli.progress import RichReporter
@@ -76,16 +86,33 @@ def start(
         verbose=st.verbose,
         log_format=st.log_format,
     )
+    page = _page(settings, ui_port, no_open=no_open, verbose=st.verbose) if ui else None
     with _stopped_by_signals(watcher.stop):
         try:
             watcher.serve(initial_run=not no_initial_run)
         except KeyboardInterrupt:
             pass  # how a watcher is stopped, not an error: exit 0
         finally:
+            if page is not None:
+                page.stop()
             if reporter is not None:
                 reporter.close()
     if not st.quiet:
         console.print("[bold]Stopped watching.[/]")
+
+
+def _page(settings: Settings, port: int, *, no_open: bool, verbose: bool) -> Any:
+    """The page of `sbdk ui`, served from a thread of this process while the watcher runs."""
+    from sbdk.cli.render import console
+    from sbdk.server.serving import bind
+    from sbdk.ui.serving import Background, open_later
+
+    page = Background(settings, bind("127.0.0.1", port), host="127.0.0.1", verbose=verbose)
+    page.start()
+    console.print(f"[bold]sbdk ui[/] on [link={page.url}]{page.url}[/link]")
+    if not no_open:
+        open_later(page.url)
+    return page
 
 
 def _check_options(pipelines_only: bool, dbt_only: bool, debounce: int) -> None:

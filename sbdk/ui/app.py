@@ -15,13 +15,14 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+# Imported by `sbdk ui` and `sbdk start --ui` only (never by `sbdk --help`): FastAPI resolves the
+# endpoints' annotations in this module's namespace.
+from fastapi import Body, FastAPI, Query, Request
 
 from sbdk import __version__
 from sbdk.settings import Settings
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI, Request
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_SECONDS = 15.0
@@ -34,7 +35,6 @@ CSP = (
 
 def create_app(settings: Settings, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")) -> FastAPI:
     """The page's ASGI app. `hosts`: the Host names requests may carry (any when it holds "*")."""
-    from fastapi import Body, FastAPI, Query
     from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from fastapi.staticfiles import StaticFiles
     from starlette.middleware.trustedhost import TrustedHostMiddleware

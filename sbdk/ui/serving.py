@@ -55,7 +55,7 @@ def serve(
     if announce is not None:
         announce(sock, host, page)
     if open_browser:
-        _open_later(page)
+        open_later(page)
     try:
         server.run(sockets=[sock])
     finally:
@@ -85,8 +85,14 @@ class Background:
         self.sock.close()
 
 
-def _open_later(page: str) -> None:
-    """Open the page in the user's browser once the server answers (no browser: nothing happens)."""
+def open_later(page: str) -> None:
+    """Open the page in the user's browser once the server answers. Only where a graphical browser can
+    show it: with no display, Python's webbrowser would start a text browser in the terminal."""
+    import os
+    import sys
+
+    if sys.platform not in ("darwin", "win32") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return
 
     def opener() -> None:
         import webbrowser
