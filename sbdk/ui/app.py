@@ -14,6 +14,7 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,11 @@ CSP = (
 )
 
 
-def create_app(settings: Settings, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")) -> FastAPI:
-    """The page's ASGI app. `hosts`: the Host names requests may carry (any when it holds "*")."""
+def create_app(
+    settings: Settings, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1"), warm: bool = True
+) -> FastAPI:
+    """The page's ASGI app. `hosts`: the Host names requests may carry (any when it holds "*"); `warm`:
+    work out the page's answers in the background after each build (sbdk.ui.warm), while it serves."""
     from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from fastapi.staticfiles import StaticFiles
     from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -45,7 +49,23 @@ def create_app(settings: Settings, *, hosts: tuple[str, ...] = ("127.0.0.1", "lo
     from sbdk.view import ProjectView
 
     view = ProjectView(settings)
-    app = FastAPI(title="sbdk ui", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from sbdk.ui.warm import Warmer
+
+        warmer = Warmer(view) if warm else None
+        if warmer is not None:
+            warmer.start()
+        try:
+            yield
+        finally:
+            if warmer is not None:
+                warmer.stop()
+
+    app = FastAPI(
+        title="sbdk ui", version=__version__, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.view = view
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=["*"] if "*" in hosts else list(hosts))
 

@@ -30,7 +30,7 @@ def _server(settings: Settings, sock: socket.socket, host: str, verbose: bool):
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     config = uvicorn.Config(
         app,
-        lifespan="off",
+        lifespan="on",
         log_config=None,
         access_log=verbose,
         server_header=False,

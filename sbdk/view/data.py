@@ -11,7 +11,7 @@ from typing import Any
 
 from sbdk.ops.query import json_value
 
-SAMPLE_ROWS = 200_000  # a profile's histograms and top values past this many rows use a sample
+SAMPLE_ROWS = 50_000  # a profile of a larger relation looks at a sample of about this many rows
 TOP_VALUES = 8
 BINS = 20
 CHART_POINTS = 2_000
@@ -105,27 +105,40 @@ def rows(con: Any, relation: tuple[str, str], offset: int, limit: int) -> dict[s
 
 def profile(con: Any, relation: tuple[str, str]) -> dict[str, Any]:
     """Per column: null %, distinct values (approximate), min and max, and a histogram of a number or
-    a date, or the top values of anything else."""
+    a date, or the top values of anything else.
+
+    Past `SAMPLE_ROWS` rows, of a sample of DuckDB's blocks (cheap on a table and on a plain view of
+    one). The relation is read once into a temporary table of this read-only connection (DuckDB keeps
+    it in memory, outside the file), so a view computes its query once, not once per column."""
     table = qualified(relation)
+    cols = columns(con, relation)
     total = count(con, relation)
-    summary = {
-        str(row[0]): row
-        for row in con.execute(
-            f"select column_name, column_type, min, max, approx_unique, null_percentage from (summarize {table})"
-        ).fetchall()
-    }
-    source = (
-        table
-        if total <= SAMPLE_ROWS
-        else f"(select * from {table} using sample reservoir({SAMPLE_ROWS} rows) repeatable (42))"
-    )
+    pct = min(100.0, round(100.0 * SAMPLE_ROWS / total, 2)) if total else 100.0
+    sample = f" using sample {pct}% (system)" if total > SAMPLE_ROWS else ""
+    con.execute(f"create or replace temp table _sbdk_profile as select * from {table}{sample}")
+    try:
+        return _profile_of(con, "_sbdk_profile", cols, total)
+    finally:
+        con.execute("drop table if exists _sbdk_profile")
+
+
+def _profile_of(con: Any, source: str, cols: list[tuple[str, str]], total: int) -> dict[str, Any]:
+    measures = []
+    for name, db_type in cols:
+        column = quote(name)
+        if _nested(db_type):
+            measures.append(f"count({column}), null, null, null")
+        else:
+            measures.append(f"count({column}), approx_count_distinct({column}), min({column}), max({column})")
+    row = con.execute(f"select count(*), {', '.join(measures)} from {source}").fetchone() if cols else (0,)
+    seen = int(row[0] or 0)
     out = []
-    for name, db_type in columns(con, relation):
-        _name, _type, low, high, distinct, nulls = summary.get(name, (name, db_type, None, None, None, None))
+    for index, (name, db_type) in enumerate(cols):
+        filled, distinct, low, high = row[1 + 4 * index : 5 + 4 * index]
         entry: dict[str, Any] = {
             "name": name,
             "type": db_type,
-            "nulls_pct": round(float(nulls), 2) if nulls is not None else None,
+            "nulls_pct": round(100.0 * (seen - int(filled)) / seen, 2) if seen else None,
             "distinct": int(distinct) if distinct is not None else None,
             "min": _shorten(low),
             "max": _shorten(high),
@@ -135,15 +148,20 @@ def profile(con: Any, relation: tuple[str, str]) -> dict[str, Any]:
         column = quote(name)
         if (is_numeric(db_type) or is_temporal(db_type)) and (distinct or 0) > TOP_VALUES:
             entry["histogram"] = _histogram(con, source, column, db_type)
-        elif not db_type.upper().startswith(("STRUCT", "MAP", "LIST")) and not db_type.endswith("[]"):
+        elif not _nested(db_type):
             entry["top"] = [
-                {"value": json_value(value), "count": int(n)}
+                {"value": _shorten(value), "count": int(n)}
                 for value, n in con.execute(
                     f"select {column}, count(*) as n from {source} group by all order by n desc, 1 limit {TOP_VALUES}"
                 ).fetchall()
             ]
         out.append(entry)
-    return {"rows": total, "sampled": total > SAMPLE_ROWS, "columns": out}
+    return {"rows": total, "sampled": seen < total, "sample_rows": seen, "columns": out}
+
+
+def _nested(db_type: str) -> bool:
+    upper = db_type.upper()
+    return upper.startswith(("STRUCT", "MAP", "LIST", "UNION")) or upper.endswith("]")
 
 
 def _shorten(value: Any, width: int = 80) -> Any:

@@ -149,6 +149,7 @@ class ProjectView:
         recent = history.last(self.state_dir, 1)
         last_run = runs.summary(recent[0]) if recent else None
         tables: list[dict[str, Any]] = []
+        data_note: str | None = None
         stale = False
         building = self.building()
         try:
@@ -157,8 +158,10 @@ class ProjectView:
             tables = self._tables(found, catalog)
         except LockError:
             stale = True
-        except (NotLoadedError, UsageError):  # no database yet, or a target whose data is not shown
+        except NotLoadedError:  # no database yet: the next steps say to run `sbdk dev`
             pass
+        except UsageError as exc:  # a target whose data the page does not read
+            data_note = exc.message
         tests = runs.test_counts(
             statuses, {uid for uid, n in (catalog.nodes.items() if catalog else ()) if n.get("resource_type") == "test"}
         )
@@ -174,6 +177,7 @@ class ProjectView:
             "building": building,
             "stale": stale,
             "parsed": catalog is not None,
+            "data_note": data_note,
         }
 
     def _tables(self, found: dict[tuple[str, str], dict[str, Any]], catalog: Catalog | None) -> list[dict[str, Any]]:
