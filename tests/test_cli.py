@@ -27,6 +27,8 @@ COMMANDS = (
     "restore",
     "clean",
     "notify",
+    "ui",
+    "mcp",
 )
 # Importing any of these costs tens of milliseconds to a second; `--help` and `version` need none.
 HEAVY = {

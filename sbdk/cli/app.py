@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from sbdk.cli import backup, clean, dev, doctor, history, init, notify, query, start, version, webhooks
+from sbdk.cli import backup, clean, dev, doctor, history, init, mcp, notify, query, start, ui, version, webhooks
 from sbdk.cli.options import ConfigFileOpt, LogFormat, LogFormatOpt, QuietOpt, VerboseOpt, state
 
 # Global options, accepted before the command (`sbdk -q dev`) and after it (`sbdk dev -q`), as users
@@ -152,6 +152,8 @@ app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 app.command("clean")(clean.clean)
 app.command("notify")(notify.notify)
+app.command("ui")(ui.ui)
+app.command("mcp")(mcp.mcp)
 
 
 def main() -> None:

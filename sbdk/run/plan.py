@@ -15,6 +15,7 @@ class Trigger(str, Enum):
     DEV = "sbdk dev"
     WATCH = "sbdk start"
     WEBHOOK = "sbdk webhooks"
+    MCP = "sbdk mcp"  # a coding agent's build tool (`sbdk mcp --allow-runs`)
 
     def __str__(self) -> str:
         return self.value

@@ -118,7 +118,7 @@ class ProjectView:
                     return self._cache[cached_key], building
         raise LockError(
             f"A build is running ({building.get('trigger') or 'a run'}): the data shows again when it has finished.",
-            hint="The page updates by itself when the run ends.",
+            hint="Read again when the run has finished (the page refreshes by itself).",
         )
 
     @staticmethod
@@ -446,7 +446,7 @@ class ProjectView:
         if building is not None:
             raise LockError(
                 f"A build is running ({building.get('trigger') or 'a run'}): queries wait until it has finished.",
-                hint="Run the query again in a moment; the page says when the run ends.",
+                hint="Run the query again when the run has finished.",
             )
         started = time.perf_counter()
         with IN_PROCESS.read():
