@@ -132,19 +132,19 @@ def create_app(
     async def lineage() -> Any:
         return await call(view.lineage)
 
-    @app.get("/api/nodes/{unique_id}")
+    @app.get("/api/nodes/{unique_id:path}")
     async def node(unique_id: str) -> Any:
         return await call(view.node, found(unique_id))
 
-    @app.get("/api/nodes/{unique_id}/rows")
+    @app.get("/api/nodes/{unique_id:path}/rows")
     async def rows(unique_id: str, offset: int = 0, limit: int = 50) -> Any:
         return await call(view.rows, found(unique_id), offset, limit)
 
-    @app.get("/api/nodes/{unique_id}/profile")
+    @app.get("/api/nodes/{unique_id:path}/profile")
     async def profile(unique_id: str) -> Any:
         return await call(view.profile, found(unique_id))
 
-    @app.get("/api/nodes/{unique_id}/chart")
+    @app.get("/api/nodes/{unique_id:path}/chart")
     async def chart(unique_id: str, x: str | None = None, y: list[str] | None = Query(default=None)) -> Any:  # noqa: B008
         return await call(view.chart, found(unique_id), x, y or [])
 

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 # The events the page is told about, as the run's events file names them.
-FORWARDED = ("run_started", "stage", "nodes_planned", "node_started", "node_finished", "run_finished", "table_done")
+FORWARDED = (
+    "run_started",
+    "stage",
+    "stage_finished",
+    "nodes_planned",
+    "node_started",
+    "node_finished",
+    "run_finished",
+    "table_done",
+)
 
 
 class Tail:
