@@ -144,7 +144,7 @@ def build_server(settings: Settings, *, allow_runs: bool) -> FastMCP:
         raw (sources) and main (models): `overview` lists them. Returns columns, types, rows, whether the
         rows were truncated at `limit`, and the seconds it took."""
         limit, timeout = min(limit, MAX_QUERY_LIMIT), min(timeout, MAX_QUERY_TIMEOUT)
-        return await _answer(lambda: view.query(sql, limit=limit, timeout=timeout))
+        return await _answer(lambda: view.query(sql, limit=limit, timeout=timeout, caller="The query tool"))
 
     if allow_runs:
 

@@ -153,8 +153,9 @@ def _write_in(con: Any, statement: Any) -> str | None:
     return verb if verb and verb != "WITH" else kind.replace("_", " ")
 
 
-def refuse_writes(con: Any, sql: str) -> list[Any]:
-    """The statements of `sql`, or a UsageError naming the first one that does more than read."""
+def refuse_writes(con: Any, sql: str, caller: str = "`sbdk query`") -> list[Any]:
+    """The statements of `sql`, or a UsageError naming the first one that does more than read
+    (`caller` names who refused it: `sbdk query`, the page's query box, the MCP query tool)."""
     import duckdb
 
     try:
@@ -167,14 +168,13 @@ def refuse_writes(con: Any, sql: str) -> list[Any]:
         kind = _write_in(con, statement)
         if kind is not None:
             raise UsageError(
-                f"`sbdk query` is read-only: refused the {kind} statement `{_shorten(statement.query)}`; "
-                "nothing was run.",
-                hint=_refusal_hint(kind),
+                f"{caller} is read-only: refused the {kind} statement `{_shorten(statement.query)}`; nothing was run.",
+                hint=_refusal_hint(kind, cli=caller == "`sbdk query`"),
             )
     return statements
 
 
-def _refusal_hint(kind: str) -> str:
+def _refusal_hint(kind: str, *, cli: bool = True) -> str:
     if kind == "USE":
         return "Qualify names instead, e.g. `select * from raw.raw_users`."
     if kind in _SETTING_VERBS:
@@ -189,6 +189,8 @@ def _refusal_hint(kind: str) -> str:
             "To read what a PRAGMA or function returns, select from it: "
             "`pragma table_info('t')` is `select * from pragma_table_info('t')`."
         )
+    if not cli:
+        return "Change data through the pipelines or the dbt models and `sbdk dev`; to explore, use SELECT."
     return (
         "Change data through the pipelines or the dbt models and `sbdk dev`; to explore, "
         "use SELECT (export with `--format csv` or `--format json`)."
@@ -220,7 +222,7 @@ def _open_error(settings: Settings, exc: LockError) -> SbdkError:
     )
 
 
-def _run_error(exc: BaseException, sql: str, number: int, total: int) -> SbdkError:
+def _run_error(exc: BaseException, sql: str, number: int, total: int, caller: str = "`sbdk query`") -> SbdkError:
     """A DuckDB error while running statement `number` of `total` as the message a user acts on."""
     import duckdb
 
@@ -230,15 +232,15 @@ def _run_error(exc: BaseException, sql: str, number: int, total: int) -> SbdkErr
     if isinstance(exc, duckdb.PermissionException):
         reason = text.splitlines()[0].removeprefix("Permission Error: ")
         return UsageError(
-            f"`sbdk query` reads only the project's database: DuckDB refused {shown} ({reason}).",
+            f"{caller} reads only the project's database: DuckDB refused {shown} ({reason}).",
             hint="Query its tables (`.tables` lists them); to bring a file in, add a pipeline under "
             "pipelines/ and run `sbdk dev`.",
         )
     if "configuration has been locked" in text:
-        return UsageError(f"`sbdk query` cannot change DuckDB settings: refused {shown}.", hint=_refusal_hint("SET"))
+        return UsageError(f"{caller} cannot change DuckDB settings: refused {shown}.", hint=_refusal_hint("SET"))
     if "read-only mode" in text:
         return UsageError(
-            f"`sbdk query` is read-only: DuckDB refused {shown}.",
+            f"{caller} is read-only: DuckDB refused {shown}.",
             hint="Change data through the pipelines or the dbt models and `sbdk dev`.",
         )
     message = _duckdb_message(exc)
@@ -265,7 +267,12 @@ def _fetch(con: Any, statement: Any, limit: int | None) -> QueryResult:
 
 
 def run_statements(
-    settings: Settings, sql: str, *, limit: int | None = DEFAULT_LIMIT, timeout: float | None = None
+    settings: Settings,
+    sql: str,
+    *,
+    limit: int | None = DEFAULT_LIMIT,
+    timeout: float | None = None,
+    caller: str = "`sbdk query`",
 ) -> list[QueryResult]:
     """Run `sql` (one or more read-only statements) and return the result of each, in order.
 
@@ -290,7 +297,7 @@ def run_statements(
     results = []
     try:
         with duckdb_store.connect_read_only(path) as con, _deadline(con, timeout):
-            statements = refuse_writes(con, sql)
+            statements = refuse_writes(con, sql, caller)
             for number, statement in enumerate(statements, 1):
                 try:
                     results.append(_fetch(con, statement, limit))
@@ -300,7 +307,7 @@ def run_statements(
                         hint="Narrow it (a filter, an aggregate, a limit), or run it with `sbdk query`, which has no limit.",
                     ) from exc
                 except duckdb.Error as exc:
-                    raise _run_error(exc, statement.query, number, len(statements)) from exc
+                    raise _run_error(exc, statement.query, number, len(statements), caller) from exc
     except LockError as exc:
         raise _open_error(settings, exc) from exc
     return results

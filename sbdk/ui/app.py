@@ -35,12 +35,14 @@ CSP = (
 
 
 def create_app(
-    settings: Settings, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1"), warm: bool = True
+    settings: Settings, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]"), warm: bool = True
 ) -> FastAPI:
     """The page's ASGI app. `hosts`: the Host names requests may carry (any when it holds "*"); `warm`:
     work out the page's answers in the background after each build (sbdk.ui.warm), while it serves."""
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     from sbdk.errors import LockError, NotLoadedError, SbdkError, UsageError
@@ -99,6 +101,23 @@ def create_app(
             status = 500
         return JSONResponse({"error": exc.message, "hint": exc.hint or ""}, status_code=status)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error.get('loc', ()) if part != 'body') or 'the body'}: {error.get('msg')}"
+            for error in exc.errors()
+        )
+        return JSONResponse(
+            {"error": f"The request is not valid: {problems}.", "hint": "See the page's own requests for the shape."},
+            status_code=400,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": str(exc.detail), "hint": "Open the page at / instead."}, status_code=exc.status_code
+        )
+
     def found(name: str) -> str:
         try:
             return view.resolve(name)
@@ -132,10 +151,6 @@ def create_app(
     async def lineage() -> Any:
         return await call(view.lineage)
 
-    @app.get("/api/nodes/{unique_id:path}")
-    async def node(unique_id: str) -> Any:
-        return await call(view.node, found(unique_id))
-
     @app.get("/api/nodes/{unique_id:path}/rows")
     async def rows(unique_id: str, offset: int = 0, limit: int = 50) -> Any:
         return await call(view.rows, found(unique_id), offset, limit)
@@ -147,6 +162,11 @@ def create_app(
     @app.get("/api/nodes/{unique_id:path}/chart")
     async def chart(unique_id: str, x: str | None = None, y: list[str] | None = Query(default=None)) -> Any:  # noqa: B008
         return await call(view.chart, found(unique_id), x, y or [])
+
+    # After its sub-pages: a `:path` id would take their `/rows`, `/profile`, `/chart` for its own.
+    @app.get("/api/nodes/{unique_id:path}")
+    async def node(unique_id: str) -> Any:
+        return await call(view.node, found(unique_id))
 
     def _query_args(body: dict[str, Any]) -> tuple[str, int]:
         sql = body.get("sql")

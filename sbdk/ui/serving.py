@@ -10,7 +10,7 @@ from collections.abc import Callable
 from sbdk.errors import ExitCode
 from sbdk.settings import Settings
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")  # Starlette keeps the brackets of an IPv6 Host
 
 
 def page_url(sock: socket.socket) -> str:

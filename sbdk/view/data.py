@@ -104,7 +104,7 @@ def rows(con: Any, relation: tuple[str, str], offset: int, limit: int) -> dict[s
 
 
 def profile(con: Any, relation: tuple[str, str]) -> dict[str, Any]:
-    """Per column: null %, distinct values (approximate), min and max, and a histogram of a number or
+    """Per column: null %, distinct values, min and max, and a histogram of a number or
     a date, or the top values of anything else.
 
     Past `SAMPLE_ROWS` rows, of a sample of DuckDB's blocks (cheap on a table and on a plain view of
@@ -129,7 +129,7 @@ def _profile_of(con: Any, source: str, cols: list[tuple[str, str]], total: int) 
         if _nested(db_type):
             measures.append(f"count({column}), null, null, null")
         else:
-            measures.append(f"count({column}), approx_count_distinct({column}), min({column}), max({column})")
+            measures.append(f"count({column}), count(distinct {column}), min({column}), max({column})")
     row = con.execute(f"select count(*), {', '.join(measures)} from {source}").fetchone() if cols else (0,)
     seen = int(row[0] or 0)
     out = []

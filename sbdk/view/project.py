@@ -437,8 +437,11 @@ class ProjectView:
         catalog = self.catalog()
         return name if name in catalog.nodes else catalog.resolve(name)
 
-    def query(self, sql: str, limit: int = 1000, timeout: float = 10.0) -> dict[str, Any]:
-        """Read-only SQL, as `sbdk query` runs it, with a row cap and a time limit."""
+    def query(
+        self, sql: str, limit: int = 1000, timeout: float = 10.0, caller: str = "The query box"
+    ) -> dict[str, Any]:
+        """Read-only SQL, as `sbdk query` runs it, with a row cap and a time limit (`caller` names who
+        refuses a write in the message)."""
         from sbdk.ops.query import run_statements
 
         limit = max(1, min(int(limit), MAX_QUERY_ROWS))
@@ -450,7 +453,7 @@ class ProjectView:
             )
         started = time.perf_counter()
         with IN_PROCESS.read():
-            result = run_statements(self.settings, sql, limit=limit, timeout=timeout)[-1]
+            result = run_statements(self.settings, sql, limit=limit, timeout=timeout, caller=caller)[-1]
         from sbdk.ops.query import json_value
 
         return {
