@@ -131,6 +131,11 @@ def create_app(
 
         return await to_thread.run_sync(lambda: function(*args))
 
+    @app.get("/api/project")
+    async def project() -> Any:
+        target = settings.active_target
+        return {"project": settings.project, "target": {"name": target.name, "type": target.type}}
+
     @app.get("/api/overview")
     async def overview() -> Any:
         return await call(view.overview)

@@ -14,7 +14,7 @@ from sbdk.run import events as run_events
 from sbdk.run import history
 from sbdk.run.lock import IN_PROCESS, active_run, holder
 
-SUMMARY_KEYS = ("run_id", "trigger", "status", "started_at", "ended_at", "seconds", "stages", "rows", "error")
+SUMMARY_KEYS = ("run_id", "trigger", "status", "started_at", "ended_at", "seconds", "stages", "rows", "kept", "error")
 _DBT_COUNTS = ("pass", "fail", "warn", "error", "skipped", "success")
 # How many recent runs the last status of each node is looked up in.
 STATUS_RUNS = 30
@@ -24,6 +24,7 @@ def summary(entry: dict[str, Any]) -> dict[str, Any]:
     out = {key: entry.get(key) for key in SUMMARY_KEYS}
     out["stages"] = out["stages"] or {}
     out["rows"] = out["rows"] or {}
+    out["kept"] = out["kept"] or []
     dbt = entry.get("dbt")
     out["dbt"] = {k: v for k, v in dbt.items() if k != "failures"} if isinstance(dbt, dict) else None
     return out
@@ -53,7 +54,7 @@ def recent(state_dir: Path, limit: int) -> list[dict[str, Any]]:
 def detail(state_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
     """One run: its record, its stages and every dbt node it ran, from its events file."""
     run = summary(entry)
-    run.update({key: entry.get(key) for key in ("options", "kept", "dbt_skipped", "days")})
+    run.update({key: entry.get(key) for key in ("options", "dbt_skipped", "days")})
     events = run_events.read_events(state_dir, str(entry.get("run_id")))
     stages: list[dict[str, Any]] = []
     nodes: dict[str, dict[str, Any]] = {}

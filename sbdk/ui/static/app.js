@@ -75,7 +75,10 @@
 
   function shortName(uniqueId) {
     const parts = String(uniqueId).split('.');
-    return parts[0] === 'source' && parts.length >= 4 ? parts.slice(2).join('.') : parts[parts.length - 1];
+    if (parts[0] === 'source' && parts.length >= 4) return parts.slice(2).join('.');
+    // A generic test's id ends with dbt's hash of it: its name is the part before.
+    if ((parts[0] === 'test' || parts[0] === 'unit_test') && parts.length >= 4) return parts[2];
+    return parts[parts.length - 1];
   }
 
   function section(title, props, ...children) {
@@ -148,9 +151,11 @@
     return `${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
   }
 
-  function sumRows(rows) {
+  // Rows a run loaded: the tables it kept as they were (up to date) are left out.
+  function sumRows(rows, kept) {
     if (!rows || typeof rows !== 'object') return null;
-    const values = Object.values(rows).filter((v) => typeof v === 'number');
+    const skip = new Set(Array.isArray(kept) ? kept : []);
+    const values = Object.entries(rows).filter(([name, v]) => typeof v === 'number' && !skip.has(name)).map(([, v]) => v);
     return values.length ? values.reduce((a, b) => a + b, 0) : null;
   }
 
@@ -503,7 +508,7 @@
           ['Trigger', last.trigger],
           ['Started', when(last.started_at)],
           ['Took', fmtSeconds(last.seconds)],
-          ['Rows loaded', fmtNum(sumRows(last.rows))],
+          ['Rows loaded', fmtNum(sumRows(last.rows, last.kept))],
           ['dbt', last.dbt ? dbtCounts(last.dbt) : null],
           ['Error', last.error ? el('span', { class: 'error-text', text: last.error }) : null],
         ]),
@@ -586,7 +591,7 @@
       { label: 'Status', cell: (r) => badge(r.status) },
       { label: 'Started', cell: (r) => when(r.started_at) },
       { label: 'Took', class: 'num', cell: (r) => fmtSeconds(r.seconds) },
-      { label: 'Rows', class: 'num', cell: (r) => fmtNum(sumRows(r.rows)) },
+      { label: 'Rows', class: 'num', cell: (r) => fmtNum(sumRows(r.rows, r.kept)) },
       { label: 'dbt', cell: (r) => (r.dbt ? dbtCounts(r.dbt) : el('span', { class: 'muted', text: '–' })) },
     ], runs, { id: 'runs-table' });
     table.querySelectorAll('tbody tr').forEach((tr, i) => {
@@ -713,7 +718,7 @@
         ['Started', when(run.started_at)],
         ['Ended', run.ended_at ? when(run.ended_at) : null],
         ['Took', fmtSeconds(run.seconds)],
-        ['Rows loaded', fmtNum(sumRows(run.rows))],
+        ['Rows loaded', fmtNum(sumRows(run.rows, run.kept))],
         ['dbt', run.dbt ? dbtCounts(run.dbt) : null],
         ['Options', run.options && Object.keys(run.options).length ? el('code', { text: JSON.stringify(run.options) }) : null],
         ['Kept', run.kept && run.kept.length ? run.kept.join(', ') : null],
@@ -1403,6 +1408,11 @@
   window.addEventListener('hashchange', navigate);
   renderLive();
   navigate();
+  // The project's name in the header and the title, whichever page was opened first.
+  api('/api/project').then((data) => {
+    document.getElementById('brand-project').textContent = data.project || '';
+    document.title = data.project ? `${data.project} · sbdk` : 'sbdk';
+  }).catch(() => {});
   // The event stream waits for the libraries so the first page's request goes out first.
   libsReady.then(connectEvents);
 })();
