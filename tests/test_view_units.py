@@ -202,3 +202,47 @@ def test_reads_give_way_to_a_run_and_a_run_waits_for_reads() -> None:
     assert not gate.writing
     with gate.read():
         pass
+
+
+def test_on_a_server_target_the_view_says_which_parts_read_duckdb_only(make_project) -> None:
+    from conftest import edit_config
+
+    from sbdk.settings import load_settings
+    from sbdk.view import ProjectView
+
+    project = make_project()
+    edit_config(
+        project,
+        target="prod",
+        targets={"prod": {"type": "postgres", "host": "127.0.0.1", "port": 5432, "database": "shop", "user": "sbdk"}},
+    )
+    view = ProjectView(load_settings(project / "sbdk_config.json"))
+
+    overview = view.overview()
+
+    assert overview["target"]["type"] == "postgres"
+    assert overview["tables"] == []
+    assert overview["data_note"].startswith(
+        "The data of target 'prod' (postgres://sbdk@127.0.0.1:5432/shop) is not shown"
+    )
+    assert overview["next_steps"] == ["Run `sbdk dev` to generate the data, load it and build the dbt project."]
+    with pytest.raises(UsageError, match="rows, profiles, charts and SQL from the project's DuckDB file only"):
+        view._reads_duckdb()
+
+
+def test_a_date_keyed_table_is_a_time_series_and_a_table_of_things_is_bars_by_a_small_category() -> None:
+    from sbdk.view.data import default_chart
+
+    daily = [("activity_date", "DATE"), ("new_users", "BIGINT"), ("revenue_usd", "DECIMAL(38,2)")]
+    assert default_chart(daily) == {"kind": "line", "x": "activity_date", "y": ["new_users", "revenue_usd"]}
+    users = [
+        ("user_id", "BIGINT"),
+        ("username", "VARCHAR"),
+        ("plan", "VARCHAR"),
+        ("signed_up_at", "TIMESTAMP"),
+        ("total_events", "BIGINT"),
+    ]
+    assert default_chart(users, {"username": 9_990, "plan": 4}) == {"kind": "bar", "x": "plan", "y": ["total_events"]}
+    # No category with a few values: the time series after all.
+    assert default_chart(users, {"username": 9_990, "plan": 900})["kind"] == "line"
+    assert default_chart([("user_id", "BIGINT"), ("email", "VARCHAR")]) is None

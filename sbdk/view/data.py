@@ -197,17 +197,45 @@ def _histogram(con: Any, source: str, column: str, db_type: str) -> list[dict[st
     ]
 
 
-def default_chart(cols: list[tuple[str, str]]) -> dict[str, Any] | None:
-    """The chart a table gets first: a time series when it has a date column, else bars of the first
-    category by the first measure; None when it has no measure at all."""
+CATEGORY_HINTS = ("segment", "plan", "status", "channel", "country", "type", "tier", "device", "step", "category")
+MAX_BARS = 30
+
+
+def categories_of(con: Any, relation: tuple[str, str], cols: list[tuple[str, str]]) -> dict[str, int]:
+    """Distinct values of each text or boolean column, in the relation's first 10,000 rows."""
+    names = [n for n, t in cols if _is_category(t)]
+    if not names:
+        return {}
+    counts = ", ".join(f"approx_count_distinct({quote(n)})" for n in names)
+    row = con.execute(f"select {counts} from (select * from {qualified(relation)} limit 10000)").fetchone()
+    return {name: int(value or 0) for name, value in zip(names, row)}
+
+
+def _is_category(db_type: str) -> bool:
+    return db_type.upper().startswith("VARCHAR") or db_type.upper() == "BOOLEAN"
+
+
+def default_chart(cols: list[tuple[str, str]], distinct: dict[str, int] | None = None) -> dict[str, Any] | None:
+    """The chart a table gets first; None when it has no measure at all.
+
+    A table keyed by date (a date column and no id column, like `daily_kpis`) is a time series. A table
+    of things (users, orders: an id column) is bars of its measure by a category with a few values
+    (a plan, a segment, a status: `distinct` says how many), when it has one."""
     dates = [n for n, t in cols if is_temporal(t)]
     measures = [n for n, t in cols if is_numeric(t) and not _is_key(n)]
-    categories = [n for n, t in cols if t.upper().startswith("VARCHAR") or t.upper() == "BOOLEAN"]
     if not measures:
         return None
+    keyed = any(_is_key(n) for n, _t in cols)
+    if dates and not keyed:
+        return {"kind": "line", "x": dates[0], "y": measures[:3]}
+    few = [n for n, d in (distinct or {}).items() if 2 <= d <= MAX_BARS]
+    few.sort(key=lambda n: (not any(h in n.lower() for h in CATEGORY_HINTS), (distinct or {})[n]))
+    if few:
+        return {"kind": "bar", "x": few[0], "y": measures[:1]}
     if dates:
         return {"kind": "line", "x": dates[0], "y": measures[:3]}
-    x = categories[0] if categories else next((n for n, t in cols if n not in measures), cols[0][0])
+    categories = [n for n, t in cols if _is_category(t)]
+    x = categories[0] if categories else next((n for n, _t in cols if n not in measures), cols[0][0])
     return {"kind": "bar", "x": x, "y": measures[:1]}
 
 
@@ -223,7 +251,7 @@ def chart(con: Any, relation: tuple[str, str], x: str | None, y: list[str]) -> d
 
     cols = columns(con, relation)
     types = dict(cols)
-    spec = default_chart(cols)
+    spec = default_chart(cols, categories_of(con, relation, cols)) if x is None or not y else None
     if x is None and not y:
         if spec is None:
             return None

@@ -336,8 +336,7 @@ class ProjectView:
         stale = None
         if relation is not None and self.settings.active_target.type == "duckdb":
             try:
-                (db_columns, rows), stale = self._read(("node", relation), lambda con: _columns_and_rows(con, relation))
-                chart = data.default_chart(db_columns) if rows else None
+                (db_columns, rows, chart), stale = self._read(("node", relation), lambda con: _described(con, relation))
             except SbdkError:  # busy or not built yet: the node is described from dbt's side only
                 pass
         columns = [
@@ -466,11 +465,14 @@ class ProjectView:
         }
 
 
-def _columns_and_rows(con: Any, relation: tuple[str, str]) -> tuple[list[tuple[str, str]], int | None]:
+def _described(con: Any, relation: tuple[str, str]) -> tuple[list[tuple[str, str]], int | None, dict[str, Any] | None]:
+    """A relation's columns, rows and the chart it gets first (None when empty or not there)."""
     cols = data.columns(con, relation)
     if not cols:
-        return [], None
-    return cols, data.count(con, relation)
+        return [], None, None
+    rows = data.count(con, relation)
+    chart = data.default_chart(cols, data.categories_of(con, relation, cols)) if rows else None
+    return cols, rows, chart
 
 
 __all__ = ["RELATION_TYPES", "ProjectView"]
