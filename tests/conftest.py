@@ -119,7 +119,14 @@ def cli() -> Cli:
 SLOW_FIXTURES = {"built", "project_copy", "copy", "live", "server", "server_project"}
 
 
+# The longest modules start first: pytest-xdist (--dist loadscope) hands modules to its workers in the
+# order collected, and a five-minute module started last would run alone at the end of the suite.
+LONGEST_FIRST = ("test_spark.py", "test_ui_browser.py", "test_ui_api.py", "test_mcp.py", "test_postgres.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
     unmarked = [
         item.nodeid
         for item in items
