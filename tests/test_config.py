@@ -230,10 +230,17 @@ def test_duckdb_path_outside_the_project_is_refused(project: Path, outside: str)
     )
 
 
-def test_dbt_path_outside_the_project_is_refused(project: Path) -> None:
+def test_dbt_path_may_point_at_a_dbt_project_outside_the_sandbox(project: Path) -> None:
+    # Issue #17: the user's own dbt project, left where it is (sbdk never edits it).
     edit_config(project, dbt_path="../shared_dbt")
 
-    assert "dbt_path = '../shared_dbt' points outside the project folder" in config_error(project).message
+    assert load_settings(project / "sbdk_config.json").paths.dbt_project_dir == (project.parent / "shared_dbt")
+
+
+def test_pipelines_outside_the_project_are_still_refused(project: Path) -> None:
+    edit_config(project, pipelines_path="../shared_pipelines")
+
+    assert "pipelines_path = '../shared_pipelines' points outside the project folder" in config_error(project).message
 
 
 def test_duckdb_path_pointing_at_a_folder_is_refused(project: Path) -> None:

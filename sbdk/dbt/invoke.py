@@ -6,11 +6,13 @@ Never a `dbt` found on PATH: the dbt imported here is the one installed next to 
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ from sbdk.run.process import collector_paused, environment
 from sbdk.run.reporters import Reporter
 from sbdk.run.results import DbtReport, NodeResult
 from sbdk.run.retry import Predicate, transient_for
+from sbdk.settings import Settings
 from sbdk.testing import Faults
 
 if TYPE_CHECKING:
@@ -45,6 +48,9 @@ _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
 FAILING_ROWS_SHOWN = 5
 # A download that did not get through, in git's words (a hub or tarball package fails with a Python
 # ConnectionError, after dbt_common's connection_exception_retry has tried it five more times).
+# No name resolution at all (urllib3's NameResolutionError): a machine without network. Not tried
+# again (dbt has retried five times already); the error says what to do offline.
+_NO_NETWORK_TEXTS = ("Failed to resolve", "Name or service not known")
 _NETWORK_TEXTS = (
     "Could not resolve host",
     "Temporary failure in name resolution",
@@ -298,6 +304,123 @@ def _failed_for_now(context: RunContext, command: str) -> Callable[[Any], str | 
     return lambda outcome: None
 
 
+_DEPS_STATE = "dbt_packages.json"
+
+
+def _package_digest(project_dir: Path) -> str | None:
+    """A digest of the project's package files (None when it declares no package)."""
+    import hashlib
+
+    files = [project_dir / name for name in _PACKAGE_FILES if (project_dir / name).is_file()]
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _packages_stale(settings: Settings) -> bool:
+    """Whether `dbt deps` must run first: packages are declared and dbt_packages/ is missing, or the
+    package files changed since sbdk last installed them (a project whose packages are installed and
+    unchanged builds offline)."""
+    project_dir = settings.paths.dbt_project_dir
+    digest = _package_digest(project_dir)
+    if digest is None:
+        return False
+    installed = project_dir / _packages_dir(project_dir)
+    if not installed.is_dir():
+        return True
+    try:
+        recorded = json.loads((settings.paths.state_dir / _DEPS_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}
+    known = recorded.get(str(project_dir)) if isinstance(recorded, dict) else None
+    if known is not None:
+        return bool(known != digest)
+    # Installed by the user (or an older sbdk): stale only when a package file changed after it.
+    changed = max((project_dir / n).stat().st_mtime for n in _PACKAGE_FILES if (project_dir / n).is_file())
+    return changed > installed.stat().st_mtime
+
+
+def _packages_installed(settings: Settings) -> None:
+    project_dir = settings.paths.dbt_project_dir
+    path = settings.paths.state_dir / _DEPS_STATE
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}
+    recorded = recorded if isinstance(recorded, dict) else {}
+    recorded[str(project_dir)] = _package_digest(project_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(recorded, indent=1), encoding="utf-8")
+    except OSError:
+        pass  # the next run installs them again: slower, not wrong
+
+
+def _packages_dir(project_dir: Path) -> str:
+    from sbdk.watch.layout import read_yaml
+
+    return str(read_yaml(project_dir / "dbt_project.yml").get("packages-install-path") or "dbt_packages")
+
+
+@contextmanager
+def _lock_file_kept_as_it_was(project_dir: Path) -> Iterator[None]:
+    """`dbt deps` writes package-lock.yml into the project; a dbt project sbdk did not make is left as
+    it was (issue #17: only dbt's target/, logs/ and dbt_packages/ may change)."""
+    lock = project_dir / "package-lock.yml"
+    before = lock.read_bytes() if lock.is_file() else None
+    try:
+        yield
+    finally:
+        try:
+            if before is None:
+                lock.unlink(missing_ok=True)
+            elif lock.read_bytes() != before:
+                lock.write_bytes(before)
+        except OSError:
+            pass
+
+
+def _declared_packages(project_dir: Path) -> list[str]:
+    from sbdk.watch.layout import read_yaml
+
+    names = []
+    for name in _PACKAGE_FILES:
+        for entry in read_yaml(project_dir / name).get("packages") or ():
+            if isinstance(entry, dict):
+                label = entry.get("package") or entry.get("git") or entry.get("local") or entry.get("tarball")
+                version = entry.get("version") or entry.get("revision")
+                names.append(f"{label}{f' {version}' if version else ''}")
+    return names
+
+
+def _deps_error(project_dir: Path, exception: BaseException | None) -> DbtError:
+    declared = _declared_packages(project_dir)
+    downloaded = [p for p in declared if not p.startswith((".", "/"))] or declared
+    packages = ", ".join(downloaded) or "the packages"
+    if exception is not None and (
+        is_transient_download(exception) or any(t in str(c) for c in causes(exception) for t in _NO_NETWORK_TEXTS)
+    ):
+        return DbtError(
+            f"`dbt deps` could not download {packages} for {project_dir}: the network cannot reach "
+            f"their registry ({_first_line(exception)}).",
+            hint="Install them once where there is network (`dbt deps` in the dbt project, or `sbdk dev` there) and "
+            "keep its dbt_packages/ folder; sbdk then builds offline. Or declare them as `local:` packages.",
+        )
+    return DbtError(
+        f"`dbt deps` failed to install {packages} for {project_dir}: {exception or 'see the dbt log in its logs/'}",
+        hint="Check the names and versions in packages.yml (or dependencies.yml).",
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
 def _common_args(context: RunContext) -> list[str]:
     settings = context.settings
     return [
@@ -316,15 +439,13 @@ def _invoke(context: RunContext, command: str, progress: _Progress) -> Any:
     # dbt never writes to the console itself: with --verbose its lines reach the reporter through the
     # event callback (one copy, and a closed or full stdout cannot break a dbt worker thread).
     log_level = "none"
-    packages = any((project_dir / name).is_file() for name in _PACKAGE_FILES)
-    if command != "deps" and packages and not (project_dir / "dbt_packages").is_dir():
+    if command != "deps" and _packages_stale(settings):
         deps_args = ["deps", *common, "--log-level", log_level]
-        deps = _retried(context, "dbt deps", lambda: dbtRunner().invoke(deps_args), _download_failure)
+        with _lock_file_kept_as_it_was(project_dir):
+            deps = _retried(context, "dbt deps", lambda: dbtRunner().invoke(deps_args), _download_failure)
         if not deps.success:
-            raise DbtError(
-                f"`dbt deps` failed for {project_dir}: {deps.exception or 'see dbt/logs/dbt.log'}",
-                hint="Check packages.yml; packages must be installable without network access beyond PyPI.",
-            )
+            raise _deps_error(project_dir, deps.exception)
+        _packages_installed(settings)
     args = [command, *common, "--log-level", log_level, "--log-level-file", "info"]
     if command in _BUILDING:
         for value in plan.select:

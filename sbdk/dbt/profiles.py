@@ -12,17 +12,36 @@ from sbdk.settings import Settings, Target
 PASSWORD_ENV = "DBT_ENV_SECRET_SBDK_PASSWORD"
 
 
+DEFAULT_PROFILE = "sbdk"
+
+
+def profile_name(settings: Settings) -> str:
+    """The profile the dbt project asks for (`profile:` in dbt_project.yml): sbdk's template asks for
+    `sbdk`, a project the user brings (issue #17) for its own name."""
+    from sbdk.watch.layout import read_yaml
+
+    name = read_yaml(settings.paths.dbt_project_dir / "dbt_project.yml").get("profile")
+    return str(name) if isinstance(name, str) and name.strip() else DEFAULT_PROFILE
+
+
 def dbt_profiles_dir(settings: Settings) -> Path:
-    """The profiles dir for dbt: the project's own for "dev", one rendered by sbdk for a server.
+    """The profiles dir for dbt: the project's own (`profiles_dir`) for "dev" when it defines the profile
+    the dbt project asks for, else one rendered by sbdk under that profile's name (never ~/.dbt).
 
     The rendered file holds no secret and is rewritten only when it changes, so dbt's partial-parse
     cache survives from run to run.
     """
     target = settings.active_target
+    name = profile_name(settings)
     if target.type == "duckdb":
-        return settings.paths.profiles_dir
+        if profiles_define(settings, name):
+            return settings.paths.profiles_dir
+        text = _duckdb_profile(target, name)
+    elif target.type == "spark":
+        text = _spark_profile(target, name)
+    else:
+        text = _server_profile(target, name)
     folder = settings.paths.state_dir / "profiles" / target.name
-    text = _spark_profile(target) if target.type == "spark" else _server_profile(target)
     path = folder / "profiles.yml"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         folder.mkdir(parents=True, exist_ok=True)
@@ -30,19 +49,40 @@ def dbt_profiles_dir(settings: Settings) -> Path:
     return folder
 
 
-def _header(target: Target) -> str:
-    """The start of a rendered profile: profile `sbdk`, its one output named after the target."""
+def profiles_define(settings: Settings, name: str) -> bool:
+    """Whether the project's profiles.yml (`profiles_dir`) defines the profile `name`."""
+    from sbdk.watch.layout import read_yaml
+
+    return isinstance(read_yaml(settings.paths.profiles_dir / "profiles.yml").get(name), dict)
+
+
+def _header(target: Target, name: str = DEFAULT_PROFILE) -> str:
+    """The start of a rendered profile: the profile the dbt project asks for, its one output named
+    after the target."""
     return (
         "# Rendered by sbdk from sbdk_config.json (targets." + target.name + "); do not edit.\n"
-        "sbdk:\n"
+        f"{name}:\n"
         f"  target: {target.name}\n"
         "  outputs:\n"
         f"    {target.name}:\n"
     )
 
 
-def _server_profile(target: Target) -> str:
-    return _header(target) + (
+def _duckdb_profile(target: Target, name: str) -> str:
+    """The project's DuckDB file (sbdk sets DBT_DUCKDB_PATH around each dbt call), as the template's
+    profile has it, for a dbt project whose profile sbdk's profiles_dir does not define."""
+    return _header(target, name) + (
+        "      type: duckdb\n"
+        "      path: \"{{ env_var('DBT_DUCKDB_PATH') }}\"\n"
+        "      schema: main\n"
+        "      threads: 4\n"
+        "      settings:\n"
+        '        memory_limit: "450MB"\n'
+    )
+
+
+def _server_profile(target: Target, name: str = DEFAULT_PROFILE) -> str:
+    return _header(target, name) + (
         f"      type: {target.type}\n"
         f"      host: {json.dumps(target.host)}\n"
         f"      port: {target.port}\n"
@@ -55,10 +95,10 @@ def _server_profile(target: Target) -> str:
     )
 
 
-def _spark_profile(target: Target) -> str:
+def _spark_profile(target: Target, name: str = DEFAULT_PROFILE) -> str:
     """dbt-spark in session mode: dbt joins the Spark session sbdk started in this process
     (sbdk.stores.spark), with its catalog, lake and settings."""
-    return _header(target) + (
+    return _header(target, name) + (
         "      type: spark\n"
         "      method: session\n"
         "      host: NA\n"

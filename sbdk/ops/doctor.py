@@ -275,6 +275,17 @@ def check_profile(settings: Settings) -> Check:
     paths = settings.paths
     if not (paths.dbt_project_dir / "dbt_project.yml").is_file():
         return Check("dbt profile", SKIP, "Not checked: there is no dbt_project.yml (see the dbt project check).")
+    from sbdk.dbt.profiles import profile_name, profiles_define
+
+    name = profile_name(settings)
+    if not profiles_define(settings, name):
+        # A dbt project brought as it is (issue #17): sbdk renders its profile into .sbdk/profiles/.
+        return Check(
+            "dbt profile",
+            PASS,
+            f"dbt_project.yml asks for the profile {name!r}, which {paths.profiles_dir.name}/profiles.yml does not "
+            f"define: sbdk renders it, pointing at {display(paths.duckdb_path, paths.root)}.",
+        )
     found = _profile_output(settings)
     if isinstance(found, Check):
         return found

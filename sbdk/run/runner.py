@@ -274,13 +274,30 @@ def _watch_rebuild(plan: RunPlan) -> bool:
 
 
 def _check_raw_tables(context: RunContext) -> None:
-    """dbt alone loads nothing: the report's row counts stay empty, these only check for raw tables
-    (reading them waits out a file another program holds for a moment, as a load's open does)."""
+    """dbt alone loads nothing: the report's row counts stay empty, these only check that the raw tables
+    the dbt project's sources name exist (reading them waits out a file another program holds for a
+    moment, as a load's open does). A project that reads none of them (its own seeds, a project the
+    user brought) is not held back by their absence."""
+    from sbdk.dbt.sources import declared_sources
+    from sbdk.stores.base import RAW_SCHEMA
+    from sbdk.watch.layout import Layout
+
+    wanted = {s.identifier for s in declared_sources(Layout.of(context.settings)) if s.schema == RAW_SCHEMA}
+    if not wanted:
+        return
     store = context.store
-    if not context.retry.call(store.row_counts, store.is_transient, what=f"Reading {store.describe()}"):
+    live = context.retry.call(store.row_counts, store.is_transient, what=f"Reading {store.describe()}")
+    missing = sorted(wanted - set(live))
+    if not live:
         raise DbtError(
             f"The raw tables do not exist yet in {store.describe()}.",
             hint="Run `sbdk dev` (or `sbdk dev --pipelines-only`) first to generate and load them.",
+        )
+    if missing:
+        raise DbtError(
+            f"The dbt project's sources read {', '.join(f'{RAW_SCHEMA}.{t}' for t in missing)}, which "
+            f"{store.describe()} does not hold (no pipeline loaded it).",
+            hint="Add a pipeline under pipelines/ that loads it and run `sbdk dev`, or fix the source's name.",
         )
 
 

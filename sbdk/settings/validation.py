@@ -196,9 +196,22 @@ def _as_of(value: Any) -> date:
     return day
 
 
+def _anywhere(value: Any, info: ValidationInfo) -> Path:
+    """A path relative to the project (or absolute, or from ~), resolved, wherever it is: the dbt project
+    may be one the user already has elsewhere (issue #17), which sbdk reads and builds but never edits."""
+    return _resolved(value, _context(info).root)
+
+
 def _inside_project(value: Any, info: ValidationInfo) -> Path:
     """A path relative to the project (or absolute, or from ~) that stays inside it, resolved."""
     root = _context(info).root
+    resolved = _resolved(value, root)
+    if resolved != root and root not in resolved.parents:
+        raise _fail("outside", root=str(root))
+    return resolved
+
+
+def _resolved(value: Any, root: Path) -> Path:
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise _fail("path")
     try:
@@ -209,8 +222,6 @@ def _inside_project(value: Any, info: ValidationInfo) -> Path:
         raise _fail("unusable_path", reason="a symbolic link on it loops back on itself") from None
     except (OSError, ValueError):  # ValueError: text the file system cannot encode (lone surrogates)
         raise _fail("unusable_path", reason="it holds characters the file system cannot store") from None
-    if resolved != root and root not in resolved.parents:
-        raise _fail("outside", root=str(root))
     _usable(resolved)
     return resolved
 
@@ -337,6 +348,7 @@ Rows = Annotated[int, _whole_number(volume.MIN_ROWS, volume.MAX_ROWS, unit=" row
 Text = Annotated[str, PlainValidator(_text)]
 OptionalText = Annotated[str | None, PlainValidator(lambda value: None if value is None else _text(value))]
 ProjectPath = Annotated[Path, PlainValidator(_inside_project)]
+AnyPath = Annotated[Path, PlainValidator(_anywhere)]
 Given = Annotated[str | None, PlainValidator(_given)]
 _DEFAULT_SERVER = Target(name="", type="postgres")
 # The keys each kind of target takes (an unknown key is an error; one of the other kind says so).
@@ -552,7 +564,7 @@ class _Settings(BaseModel):
     webhook_secret: Annotated[str | None, PlainValidator(_verbatim)] = None
     duckdb_path: Annotated[Path, PlainValidator(_inside_project), AfterValidator(_a_file)]
     pipelines_path: ProjectPath
-    dbt_path: ProjectPath
+    dbt_path: AnyPath
     profiles_dir: ProjectPath
 
 

@@ -1,0 +1,1 @@
+{% macro to_cents(col) %}({{ col }} * 100)::bigint{% endmacro %}
