@@ -119,8 +119,9 @@ def cli() -> Cli:
 SLOW_FIXTURES = {"built", "project_copy", "copy", "live", "server", "server_project"}
 
 
-# The longest modules start first: pytest-xdist (--dist loadscope) hands modules to its workers in the
-# order collected, and a five-minute module started last would run alone at the end of the suite.
+# The longest modules start first: pytest-xdist (--dist loadscope --no-loadscope-reorder, in
+# pyproject.toml) hands modules to its workers in the order collected; by default it would order them by
+# their number of tests, and the Spark module (few tests, five minutes) would run alone at the end.
 LONGEST_FIRST = ("test_spark.py", "test_ui_browser.py", "test_ui_api.py", "test_mcp.py", "test_postgres.py")
 
 
