@@ -89,6 +89,7 @@ class ProjectView:
 
         self._reads_duckdb()
         building = self.building()
+        held: LockError | None = None
         if building is None:
             generation = self._generation()
             with self._cache_lock:
@@ -100,13 +101,14 @@ class ProjectView:
                 try:
                     with IN_PROCESS.read(), connect_read_only(self.db_path) as con:
                         answer = read(con)
+                    held = None
                     break
-                except LockError:
-                    building = self.building() or {"run_id": None, "trigger": "another program"}
-                    if time.monotonic() >= deadline:
+                except LockError as exc:  # a run started meanwhile, or another program holds the file
+                    held, building = exc, self.building()
+                    if building is not None or time.monotonic() >= deadline:
                         break
                     time.sleep(0.1)
-            if building is None:
+            if held is None:
                 with self._cache_lock:
                     self._cache[(generation, *key)] = answer
                     while len(self._cache) > CACHED_ANSWERS:
@@ -115,9 +117,12 @@ class ProjectView:
         with self._cache_lock:
             for cached_key in reversed(self._cache):
                 if cached_key[1:] == key:
-                    return self._cache[cached_key], building
+                    return self._cache[cached_key], building or {"run_id": None, "trigger": "another program"}
+        if building is None and held is not None:
+            raise held  # another program's lock: its message names the program
         raise LockError(
-            f"A build is running ({building.get('trigger') or 'a run'}): the data shows again when it has finished.",
+            f"A build is running ({(building or {}).get('trigger') or 'a run'}): the data shows again when it has "
+            "finished.",
             hint="Read again when the run has finished (the page refreshes by itself).",
         )
 
