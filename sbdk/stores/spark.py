@@ -271,12 +271,15 @@ def _stop_jvm(gateway: Any, timeout: float = 30) -> None:
 
 
 def _quiet_python_side() -> None:
-    """pyspark logs every SQL error it raises as JSON on stderr; sbdk reports the error itself."""
+    """pyspark logs every SQL error it raises as JSON on stderr; sbdk reports the error itself. py4j logs
+    a traceback when a command meets the JVM going away as the process exits (seen once in CI after a
+    `sbdk query` on the lake had answered): the error that matters reaches sbdk as an exception anyway."""
     import logging
 
     from pyspark.logger import PySparkLogger
 
     PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
 
 
 def _check_metastore_free(settings: Settings) -> None:
