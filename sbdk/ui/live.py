@@ -30,11 +30,7 @@ class Tail:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._offsets: dict[str, int] = {}
-        self._seen_mtime = 0
-        for name, size, mtime in self._files():
-            self._offsets[name] = size
-            self._seen_mtime = max(self._seen_mtime, mtime)
+        self._offsets: dict[str, int] = {name: size for name, size, _mtime in self._files()}
 
     def _files(self) -> list[tuple[str, int, int]]:
         try:
