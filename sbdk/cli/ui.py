@@ -29,8 +29,7 @@ def ui(
 ) -> None:
     """Serve a local page with the project's runs, lineage, tests and data, live, and open it.
 
-    Read-only: the page never changes data and holds the database only for a moment per request, so
-    `sbdk dev`, the watcher and the webhook server can run while it is open. Stop it with Ctrl-C.
+    Read-only: the page never changes data and holds the database only for a moment per request, so `sbdk dev`, the watcher and the webhook server can run while it is open. Stop it with Ctrl-C.
 
     Examples: [bold]sbdk ui[/], [bold]sbdk ui --port 9000 --no-open[/]
     """
