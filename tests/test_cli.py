@@ -29,6 +29,7 @@ COMMANDS = (
     "notify",
     "ui",
     "mcp",
+    "sources",
 )
 # Importing any of these costs tens of milliseconds to a second; `--help` and `version` need none.
 HEAVY = {

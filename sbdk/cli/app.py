@@ -11,7 +11,22 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from sbdk.cli import backup, clean, dev, doctor, history, init, mcp, notify, query, start, ui, version, webhooks
+from sbdk.cli import (
+    backup,
+    clean,
+    dev,
+    doctor,
+    history,
+    init,
+    mcp,
+    notify,
+    query,
+    sources,
+    start,
+    ui,
+    version,
+    webhooks,
+)
 from sbdk.cli.options import ConfigFileOpt, LogFormat, LogFormatOpt, QuietOpt, VerboseOpt, state
 
 # Global options, accepted before the command (`sbdk -q dev`) and after it (`sbdk dev -q`), as users
@@ -152,6 +167,7 @@ app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 app.command("clean")(clean.clean)
 app.command("notify")(notify.notify)
+app.command("sources")(sources.sources)
 app.command("ui")(ui.ui)
 app.command("mcp")(mcp.mcp)
 

@@ -107,6 +107,8 @@ def dev(
         send_usage_event(
             settings, "dev", {"pipelines_only": pipelines_only, "dbt_only": dbt_only, "incremental": incremental}
         )
+    if plan.pipelines:
+        _refresh_synthesis(settings, quiet)
     github = state(ctx).log_format == "github"
     try:
         report = _run(ctx, settings, plan, wait=wait)
@@ -125,6 +127,20 @@ def dev(
         # model or test that failed, named in the summary, is exit 1 (README, "Exit codes").
         could_not_run = report.dbt is not None and report.dbt.error is not None and not report.dbt.failures
         raise typer.Exit(int(ExitCode.DBT if could_not_run else ExitCode.FAILURE))
+
+
+def _refresh_synthesis(settings: Settings, quiet: bool) -> None:
+    """A project made with `sbdk init --from-dbt`: when the dbt project changed since its sources were
+    inferred, infer them again (synth.yml gains new columns, never loses an edit) and say what changed."""
+    from sbdk.synth.synthesize import is_synthesized, refresh
+
+    if not is_synthesized(settings):
+        return
+    report = refresh(settings)
+    if report is not None and not quiet and (report.changes or report.pipelines):
+        from sbdk.cli.sources import render_synthesis
+
+        render_synthesis(report, first=False)
 
 
 def _check_options(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,6 +37,20 @@ def init(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for reproducible synthetic data.")] = 42,
+    from_dbt: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-dbt",
+            help="Use this existing dbt project where it is, with synthetic data for the sources it declares.",
+            show_default=False,
+        ),
+    ] = None,
+    sources: Annotated[
+        str | None,
+        typer.Option(
+            help="With --from-dbt: only these source tables (source.table, comma-separated).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Create a new sbdk project: config, dbt project, editable pipelines.
 
@@ -47,7 +62,11 @@ def init(
 
     if name is not None and not name.strip():
         raise UsageError("The project name is empty.", hint="Run `sbdk init my_project`.")
-    interactive = not no_input and sys.stdin.isatty()
+    if sources is not None and from_dbt is None:
+        raise UsageError(
+            "--sources needs --from-dbt.", hint="Run `sbdk init NAME --from-dbt ../analytics --sources shop.orders`."
+        )
+    interactive = not no_input and sys.stdin.isatty() and from_dbt is None
     volume = DEFAULTS["data_volume"]
     if interactive:
         name = _ask_name(name)
@@ -62,9 +81,32 @@ def init(
             events=volume["events"] if events is None else events,
             seed=seed,
             force=force,
+            from_dbt=from_dbt,
         )
     )
-    _render(report, name)
+    only = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    _render(report, name, synthesize=(lambda: _synthesize(report, only)) if from_dbt is not None else None)
+
+
+def _synthesize(report: InitReport, only: list[str] | None) -> None:
+    """Infer the dbt project's sources into synth.yml and pipelines/, and say what was made."""
+    from sbdk.cli.render import console
+    from sbdk.cli.sources import render_synthesis
+    from sbdk.errors import SbdkError
+    from sbdk.settings import load_settings
+    from sbdk.synth.synthesize import synthesize
+
+    settings = load_settings(report.root / "sbdk_config.json")
+    try:
+        with console.status("Reading the dbt project (dbt compile)..."):
+            synthesis = synthesize(settings, only)
+    except SbdkError as exc:
+        # The sandbox exists: say how to finish it rather than leave a project that cannot run.
+        exc.hint = (exc.hint + " " if exc.hint else "") + (
+            f"The sandbox {report.root} is created: once the dbt project compiles, run `sbdk sources --refresh` in it."
+        )
+        raise
+    render_synthesis(synthesis, first=True)
 
 
 def _ask_name(name: str | None) -> str:
@@ -103,7 +145,7 @@ def _ask_rows(label: str, default: int) -> int:
         error(UsageError(f"{rows:,} {label.lower()} is outside {MIN_ROWS}..{MAX_ROWS:,}."), verbose=False)
 
 
-def _render(report: InitReport, name: str) -> None:
+def _render(report: InitReport, name: str, synthesize: Callable[[], None] | None = None) -> None:
     """What `init` did: a new project and the next steps, or the files it restored in an existing folder."""
     from rich.markup import escape
 
@@ -127,11 +169,15 @@ def _render(report: InitReport, name: str) -> None:
     if not created:
         return  # an existing project: registered (or not) when it was created
     _register(report)
+    if synthesize is not None:
+        synthesize()
     console.print("\nNext steps:")
     if not here:
         console.print(f"  cd {name}")
     console.print("  sbdk dev            # generate data, load it with dlt, build and test with dbt")
     console.print("  sbdk start          # rebuild on every save")
+    if synthesize is not None:
+        console.print("  sbdk sources        # what was inferred for each source column, and why")
 
 
 def _register(report: InitReport) -> None:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir
+from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir, profile_args
 from sbdk.dbt.release import release_duckdb
 from sbdk.errors import DbtError, causes
 from sbdk.run.context import RunContext
@@ -383,6 +383,23 @@ def _lock_file_kept_as_it_was(project_dir: Path) -> Iterator[None]:
             pass
 
 
+def install_packages(settings: Settings) -> None:
+    """`dbt deps` once, when the project's packages are declared and missing or outdated (synthesis
+    compiles the project before any run; a run installs them through _invoke, with retries)."""
+    from dbt.cli.main import dbtRunner
+
+    if not _packages_stale(settings):
+        return
+    project_dir = settings.paths.dbt_project_dir
+    args = ["deps", "--project-dir", str(project_dir), "--profiles-dir", str(dbt_profiles_dir(settings))]
+    args += profile_args(settings)
+    with environment(dbt_environment(settings)), _lock_file_kept_as_it_was(project_dir):
+        deps = dbtRunner().invoke([*args, "--log-level", "none"])
+    if not deps.success:
+        raise _deps_error(project_dir, deps.exception)
+    _packages_installed(settings)
+
+
 def _declared_packages(project_dir: Path) -> list[str]:
     from sbdk.watch.layout import read_yaml
 
@@ -426,6 +443,7 @@ def _common_args(context: RunContext) -> list[str]:
     return [
         "--project-dir", str(settings.paths.dbt_project_dir),
         "--profiles-dir", str(dbt_profiles_dir(settings)),
+        *profile_args(settings),
     ]  # fmt: skip
 
 

@@ -24,6 +24,15 @@ def profile_name(settings: Settings) -> str:
     return str(name) if isinstance(name, str) and name.strip() else DEFAULT_PROFILE
 
 
+def profile_args(settings: Settings) -> list[str]:
+    """`--profile <name>` for a dbt project whose dbt_project.yml names no profile (dbt then refuses to
+    run), so that it uses the one sbdk renders; nothing for a project that names its own."""
+    from sbdk.watch.layout import read_yaml
+
+    named = read_yaml(settings.paths.dbt_project_dir / "dbt_project.yml").get("profile")
+    return [] if isinstance(named, str) and named.strip() else ["--profile", DEFAULT_PROFILE]
+
+
 def dbt_profiles_dir(settings: Settings) -> Path:
     """The profiles dir for dbt: the project's own (`profiles_dir`) for "dev" when it defines the profile
     the dbt project asks for, else one rendered by sbdk under that profile's name (never ~/.dbt).

@@ -34,6 +34,9 @@ class InitOptions:
     seed: int = DEFAULTS["seed"]
     as_of: date | None = None
     force: bool = False
+    # An existing dbt project to use where it is, with data synthesized for its sources (issue #17):
+    # the template's dbt project and pipelines are not written.
+    from_dbt: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,10 @@ def init_project(options: InitOptions) -> InitReport:
             hint="Choose another name, or pass --force to add sbdk's missing files to it "
             "(existing files, your data included, are kept as they are).",
         )
+    if options.from_dbt is not None:
+        from sbdk.synth.project import check_dbt_project
+
+        check_dbt_project(user_path(options.from_dbt).absolute())
     try:
         root.mkdir(exist_ok=True)
         written = _write_project(root, name, options)
@@ -170,8 +177,13 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
         if source.is_file() and "__pycache__" not in source.parts:
             relative = source.relative_to(templates / "project").as_posix()
             relative = relative.replace("dot_", ".", 1) if relative.startswith("dot_") else relative
+            if options.from_dbt is not None and relative.startswith("pipelines/"):
+                continue  # synthesis writes one pipeline per source of the user's dbt project
             put(relative, fill(source.read_text(encoding="utf-8")))
-    for source in sorted((templates / "dbt_project").rglob("*")):
+    dbt_path = DEFAULTS["dbt_path"]
+    if options.from_dbt is not None:
+        dbt_path = os.path.relpath(user_path(options.from_dbt).absolute(), root)
+    for source in sorted((templates / "dbt_project").rglob("*")) if options.from_dbt is None else ():
         if source.is_file() and "__pycache__" not in source.parts:
             relative = source.relative_to(templates / "dbt_project").as_posix()
             if relative.split("/")[0] in ("target", "logs", "dbt_packages"):
@@ -186,7 +198,7 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
         "target": "dev",
         "duckdb_path": DEFAULTS["duckdb_path"],
         "pipelines_path": DEFAULTS["pipelines_path"],
-        "dbt_path": DEFAULTS["dbt_path"],
+        "dbt_path": dbt_path,
         "profiles_dir": DEFAULTS["profiles_dir"],
         "seed": options.seed,
         "as_of": (options.as_of or date.today()).isoformat(),
@@ -199,6 +211,7 @@ def _write_project(root: Path, name: str, options: InitOptions) -> list[Path]:
     }
     put(CONFIG_FILENAME, config_text(config))
     (root / "data").mkdir(exist_ok=True)
+    (root / DEFAULTS["pipelines_path"]).mkdir(exist_ok=True)
     return written
 
 

@@ -26,6 +26,11 @@ class PipelineSpec:
     generate: Callable[[Any], Any]
     primary_key: str | None = None
     cursor: str | None = None
+    # Where dbt reads the table besides raw.<table>, as (schema, name): a view sbdk keeps over it (a
+    # pipeline synthesized for a source of the user's dbt project, issue #17).
+    relation: tuple[str, str] | None = None
+    # Files besides the pipeline's own code that shape its data (synth.yml): in its fingerprint.
+    inputs: tuple[Path, ...] = ()
 
     @property
     def name(self) -> str:
@@ -108,6 +113,19 @@ def _fresh_helpers(pipelines_dir: Path) -> None:
             sys.modules.pop(name, None)
 
 
+def _relation(path: Path, value: object) -> tuple[str, str] | None:
+    """RELATION = "schema.name": where dbt reads the table (a view over raw.<TABLE>); None when unset."""
+    if value is None:
+        return None
+    parts = value.split(".") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(_TABLE_NAME.match(p.lower()) for p in parts):
+        raise PipelineError(
+            f"Pipeline {path} sets RELATION = {value!r}, which is not `schema.name`.",
+            hint="Set it to where the dbt project reads the table, e.g. RELATION = 'shop.orders', or remove it.",
+        )
+    return parts[0], parts[1]
+
+
 def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[PipelineSpec]:
     """The pipelines in `pipelines_dir` (all, or only those whose table or file stem is in `only`)."""
     if not pipelines_dir.is_dir():
@@ -156,6 +174,8 @@ def discover(pipelines_dir: Path, only: set[str] | None = None) -> list[Pipeline
                 generate=generate,
                 primary_key=getattr(module, "PRIMARY_KEY", None),
                 cursor=cursor,
+                relation=_relation(path, getattr(module, "RELATION", None)),
+                inputs=tuple(Path(p) for p in getattr(module, "INPUTS", None) or ()),
             )
         )
     tables = [s.table for s in specs]

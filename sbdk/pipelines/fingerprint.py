@@ -130,6 +130,8 @@ def fingerprints(settings: Settings, plan: RunPlan, specs: Iterable[PipelineSpec
             except ValueError:
                 shown = str(file)
             parts += [shown.encode(), file.read_bytes()]
+        for file in spec.inputs:  # synth.yml of a synthesized source (missing: the run reports it)
+            parts += [str(file).encode(), file.read_bytes() if file.is_file() else b""]
         own[spec.table] = _digest(parts)
     users = own.get(USERS_TABLE, "")
     return {

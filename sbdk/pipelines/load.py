@@ -482,8 +482,13 @@ def _swap(
         with run.store.session() as session:
             _create_empty_tables(session, load_schema, specs, tally.schemas)
             if run.plan.incremental:
-                return session.append_in(load_schema, tables, day=days.start)
-            return session.swap_in(load_schema, tables, days=(days.first, days.last), fingerprints=prints)
+                counts = session.append_in(load_schema, tables, day=days.start)
+            else:
+                counts = session.swap_in(load_schema, tables, days=(days.first, days.last), fingerprints=prints)
+            views = {s.table: s.relation for s in specs if s.relation}
+            if views:
+                session.expose(views)
+            return counts
     except (SbdkError, KeyboardInterrupt):
         raise
     except Exception as exc:

@@ -108,6 +108,10 @@ class Session(Protocol):
     def tables_in(self, schema: str) -> set[str]:
         """The tables of `schema`."""
 
+    def expose(self, views: Mapping[str, tuple[str, str]]) -> None:
+        """For each raw table -> (schema, name), a view `schema.name` over it, where a dbt project the
+        user brings reads the source sbdk synthesized (issue #17); made again after each load."""
+
     def create_empty(self, schema: str, table: str, arrow_schema: Any) -> None:
         """An empty table with the columns of a pyarrow schema."""
 

@@ -423,6 +423,13 @@ class DuckDBSession:
         rows = self.con.execute(f"select user_id, signup_at from {RAW_SCHEMA}.raw_users order by user_id").fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
 
+    def expose(self, views: Mapping[str, tuple[str, str]]) -> None:
+        for table, (schema, name) in views.items():
+            self.con.execute(f"create schema if not exists {_quote(schema)}")
+            self.con.execute(
+                f"create or replace view {_quote(schema)}.{_quote(name)} as select * from {RAW_SCHEMA}.{_quote(table)}"
+            )
+
     def tables_in(self, schema: str) -> set[str]:
         rows = self.con.execute(
             "select table_name from information_schema.tables where table_schema = ?", [schema]

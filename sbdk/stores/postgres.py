@@ -234,6 +234,13 @@ class PostgresSession:
         rows = self._all(f"select user_id, signup_at from {RAW_SCHEMA}.raw_users order by user_id")
         return [r[0] for r in rows], [r[1] for r in rows]
 
+    def expose(self, views: Mapping[str, tuple[str, str]]) -> None:
+        for table, (schema, name) in views.items():
+            self._run(f"create schema if not exists {_quote(schema)}")
+            # PostgreSQL replaces a view only with the same columns: a new one after a changed table.
+            self._run(f"drop view if exists {_quote(schema)}.{_quote(name)}")
+            self._run(f"create view {_quote(schema)}.{_quote(name)} as select * from {RAW_SCHEMA}.{_quote(table)}")
+
     def tables_in(self, schema: str) -> set[str]:
         return {
             n

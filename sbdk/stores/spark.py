@@ -532,6 +532,11 @@ class SparkLakeSession:
         ).toArrow()
         return data.column("user_id").to_pylist(), data.column("signup_at").to_pylist()
 
+    def expose(self, views: Mapping[str, tuple[str, str]]) -> None:
+        for table, (schema, name) in views.items():
+            self._sql(f"create database if not exists {quote(schema)}")
+            self._sql(f"create or replace view {quote(schema)}.{quote(name)} as select * from {self._relation(table)}")
+
     def tables_in(self, schema: str) -> set[str]:
         fs, root = self._filesystem()
         try:

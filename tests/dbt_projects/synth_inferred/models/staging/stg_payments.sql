@@ -1,0 +1,28 @@
+with
+
+source as (
+
+    select * from {{ source('ecom', 'raw_payments') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        id as payment_id,
+        order_id,
+
+        ---------- text
+        payment_method,
+
+        ---------- numerics
+        -- amount is stored in cents, convert it to dollars
+        amount / 100.0 as amount
+
+    from source
+
+)
+
+select * from renamed
