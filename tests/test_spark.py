@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -166,10 +167,10 @@ def test_killed_load_keeps_the_previous_raw_tables_readable(lake, tmp_path):
         victim.wait()
     (after,) = _query(root, COUNTS)
     assert after == before
-    # The next run drops the killed load's folder, loads the new data and builds on it.
-    code, out, err = _run(root, "dev", "--target", "lake", "--fresh", "--seed", "7")
+    # The next run drops the killed load's folder and loads the new data (a build on the lake is
+    # test_dev_on_the_lake's; this one is about the raw tables, and a Spark build costs a minute).
+    code, out, err = _run(root, "dev", "--target", "lake", "--pipelines-only", "--fresh", "--seed", "7")
     assert code == 0, out + err
-    assert "66 tests passed, 0 failed" in out
     (again,) = _query(root, COUNTS)
     assert again["events_digest"] != before["events_digest"]
     assert again["events"] == SMALL["events"] and again["orphan_orders"] == 0
@@ -287,9 +288,10 @@ def test_a_spark_connect_server_runs_the_same_project(connect_server, tmp_path):
     """`master: sc://...`: the load's catalog updates, dbt-spark and queries all go through Spark Connect."""
     root = _lake_project(tmp_path, "connect")
     edit_config(root, targets={"cx": {"type": "spark", "lake": str(tmp_path / "lake"), "master": connect_server}})
-    code, out, err = _run(root, "dev", "--target", "cx")
+    # The load and one mart with what it reads (the whole project on a lake is test_dev_on_the_lake's).
+    code, out, err = _run(root, "dev", "--target", "cx", "--select", "+user_metrics")
     assert code == 0, out + err
-    assert "66 tests passed, 0 failed" in out, out
+    assert re.search(r"\b[1-9]\d* tests passed, 0 failed", out), out
     assert f"user_metrics │  {SMALL['users']}" in out
     assert "Traceback" not in err and "Warning" not in err, err
     # A query cannot be checked to only read without Spark's parser, which a Connect client cannot reach.

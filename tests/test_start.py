@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import edit_config
 from helpers import checksum, counts, db_path, purchases, query
 
 from sbdk.run.plan import Trigger
@@ -116,6 +117,21 @@ def test_build_output_state_and_editor_files_are_never_changes(project):
         ".env": ChangeKind.CONFIG,
     }
     assert {p: getattr(classify(project / p, layout), "kind", None) for p in kinds} == kinds
+
+
+def test_a_dbt_project_outside_the_sandbox_is_watched_too(project, tmp_path):
+    """`dbt_path: ../analytics` (issue #17): its files are changes, its build output and hidden files not."""
+    import shutil
+
+    analytics = tmp_path / "analytics"
+    shutil.copytree(project / "dbt", analytics)
+    edit_config(project, dbt_path=str(analytics))
+    layout = layout_of(project)
+    assert classify(analytics / "models/staging/stg_orders.sql", layout).kind == ChangeKind.MODEL
+    assert classify(analytics / "macros/revenue.sql", layout).kind == ChangeKind.MACRO
+    for ignored in ("target/manifest.json", "logs/dbt.log", ".git/index", "models/staging/.stg_orders.sql.swp"):
+        assert classify(analytics / ignored, layout) is None, ignored
+    assert classify(tmp_path / "elsewhere.sql", layout) is None
 
 
 def test_scope_drops_what_the_watcher_does_not_rebuild(project):

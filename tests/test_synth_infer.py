@@ -96,6 +96,7 @@ def test_jaffle_staging_renames_pass_columns_through_ctes_and_star() -> None:
         Rename("order_id", ORDERS, "id"),
         Rename("customer_id", ORDERS, "customer"),
         Rename("order_date", ORDERS, "ordered_at"),
+        Rename("order_total", ORDERS, "order_total", 0.01),
         Rename("status", ORDERS, "status"),
     ]
     assert analysis.warnings == []
@@ -155,6 +156,116 @@ def test_union_renames_every_branch_by_position() -> None:
         Rename("person_id", CUSTOMERS, "id"),
         Rename("person_id", ORDERS, "customer"),
     ]
+
+
+# Scaled renames: cents to amounts and back.
+
+JAFFLE_STG_ORDERS_SQL = """with source as (select * from "dev"."raw"."raw_orders"),
+renamed as (
+    select
+        id as order_id,
+        subtotal as subtotal_cents,
+        (subtotal / 100)::numeric(16, 2) as subtotal,
+        (tax_paid / 100)::numeric(16, 2) as tax_paid,
+        (order_total / 100)::numeric(16, 2) as order_total,
+        date_trunc('day', ordered_at) as ordered_at
+    from source
+)
+select * from renamed"""
+
+
+def test_jaffle_shop_stg_orders_divides_cents_by_a_hundred() -> None:
+    raw = "source:ecom.raw_orders"
+    analysis = analyse(JAFFLE_STG_ORDERS_SQL, {("raw", "raw_orders"): raw})
+
+    assert analysis.renames == [
+        Rename("order_id", raw, "id"),
+        Rename("subtotal_cents", raw, "subtotal"),
+        Rename("subtotal", raw, "subtotal", scale=0.01),
+        Rename("tax_paid", raw, "tax_paid", scale=0.01),
+        Rename("order_total", raw, "order_total", scale=0.01),
+    ]
+    assert [rename.scale for rename in analysis.renames[:2]] == [1.0, 1.0]
+    assert "ordered_at" not in {rename.model_column for rename in analysis.renames}  # date_trunc computes it
+    assert analysis.warnings == []
+    # The usages are the source column's own: the division is arithmetic on it, nothing is traced through it.
+    assert one(analysis, raw, "subtotal", "arithmetic").kind is Kind.DOUBLE
+
+
+@pytest.mark.parametrize(
+    ("expression", "scale"),
+    [
+        ("amount", 1.0),
+        ("amount * 100", 100.0),
+        ("100 * amount", 100.0),
+        ("cast(amount as double) / 100.0", 0.01),
+        ("amount::bigint::double / 100", 0.01),
+        ("((amount) / 100)", 0.01),
+        ("round(amount / 100, 2)", 0.01),
+        ("round(amount::double / 100, 2)::numeric(16, 2)", 0.01),
+        ("cast(round(amount * 1e2) as bigint)", 100.0),
+        ("amount / 100 * 2", 0.02),
+        ("amount / 4::double", 0.25),
+    ],
+)
+def test_a_column_scaled_by_a_number_is_a_scaled_rename(expression: str, scale: float) -> None:
+    analysis = analyse(f"select {expression} as out from shop.raw_orders", SOURCES)
+
+    assert analysis.renames == [Rename("out", ORDERS, "amount", scale)]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "amount + 1",
+        "amount - 100",
+        "amount / other",
+        "amount * other",
+        "100 / amount",
+        "amount * 0",
+        "amount * -1",
+        "amount / '100'",
+        "amount // 100",
+        "amount % 100",
+        "abs(amount / 100)",
+        "round(amount / 100, digits)",
+        "sum(amount) / 100",
+        "(amount + 1) / 100",
+    ],
+)
+def test_other_arithmetic_is_not_a_rename(expression: str) -> None:
+    assert analyse(f"select {expression} as out from shop.raw_orders", SOURCES).renames == []
+
+
+def test_scales_compose_across_ctes_and_subqueries() -> None:
+    sql = """with cents as (select amount * 100 as amount_cents, id from "dev"."shop"."raw_orders"),
+    dollars as (select amount_cents / 100.0 as amount, id as order_id, amount_cents from cents)
+    select amount, round(amount_cents / 1000, 1) as thousands, order_id, tenths
+    from dollars cross join (select amount / 10 as tenths from "dev"."shop"."raw_payments") as p"""
+
+    assert analyse(sql, SOURCES).renames == [
+        Rename("amount", ORDERS, "amount"),
+        Rename("thousands", ORDERS, "amount", 0.1),
+        Rename("order_id", ORDERS, "id"),
+        Rename("tenths", PAYMENTS, "amount", 0.1),
+    ]
+
+
+def test_scaled_columns_through_star_and_replace() -> None:
+    sql = """with s as (select id, amount / 100 as amount from shop.raw_orders)
+    select * replace (amount * 1000 as amount) from s"""
+
+    assert analyse(sql, SOURCES).renames == [Rename("id", ORDERS, "id"), Rename("amount", ORDERS, "amount", 10.0)]
+
+
+def test_uses_of_a_scaled_column_downstream_are_not_traced_to_the_source() -> None:
+    """`where amount > 5` on dollars says nothing about cents: 5 is not a value the source column holds."""
+    sql = """with s as (select amount / 100 as amount from shop.raw_orders)
+    select amount from s where amount > 5"""
+    analysis = analyse(sql, SOURCES)
+
+    assert [usage.detail for usage in uses(analysis, ORDERS, "amount")] == ["arithmetic"]
+    assert analysis.renames == [Rename("amount", ORDERS, "amount", 0.01)]
 
 
 # Relations: which table in the SQL is which.

@@ -42,6 +42,7 @@ class _Column:
     maximum: Any = None
     expression: str | None = None
     after: tuple[str, bool] | None = None  # (SQL of another column, strictly): this one is at least that
+    whole: bool = False  # whole numbers only: scaled by a model (cents to dollars) in an equation that must hold
     recent: bool = False
     sequence: bool = False
 
@@ -50,6 +51,7 @@ class _Column:
 class _Table:
     source: Source
     columns: dict[str, _Column] = field(default_factory=dict)
+    equations: list[frozenset[str]] = field(default_factory=list)  # columns of each equation applied
 
     def column(self, name: str) -> _Column:
         name = name.lower()
@@ -74,10 +76,11 @@ class Inference:
 
 class _Renames:
     """Where a model's output column comes from, through plain renames (`id as customer_id`), chased to a
-    source column across models."""
+    source column across models; a scaled one (`(subtotal / 100)::numeric(16, 2) as subtotal`) carries
+    its factor, which only expression tests use."""
 
     def __init__(self, analyses: Mapping[str, Analysis]) -> None:
-        self._explicit: dict[str, dict[str, tuple[str, str]]] = {}
+        self._explicit: dict[str, dict[str, tuple[str, str, float]]] = {}
         self._stars: dict[str, list[str]] = {}
         for model, analysis in analyses.items():
             for rename in analysis.renames:
@@ -87,24 +90,32 @@ class _Renames:
                     self._explicit.setdefault(model, {})[rename.model_column.lower()] = (
                         rename.relation,
                         rename.column.lower(),
+                        float(getattr(rename, "scale", 1.0)),
                     )
 
-    def resolve(
-        self, relation: str, column: str, seen: frozenset[tuple[str, str]] = frozenset()
-    ) -> tuple[str, str] | None:
+    def resolve(self, relation: str, column: str) -> tuple[str, str] | None:
         """(source key, column) that `relation`.`column` is, or None when a model computes it."""
+        found = self.scaled(relation, column)
+        return (found[0], found[1]) if found and found[2] == 1.0 else None
+
+    def scaled(
+        self, relation: str, column: str, seen: frozenset[tuple[str, str]] = frozenset()
+    ) -> tuple[str, str, float] | None:
+        """(source key, column, factor): `relation`.`column` is that source column times the factor."""
         column = column.lower()
         if relation.startswith("source:"):
-            return relation, column
+            return relation, column, 1.0
         if (relation, column) in seen:
             return None
         seen = seen | {(relation, column)}
         explicit = self._explicit.get(relation, {})
         if column in explicit:
-            return self.resolve(*explicit[column], seen)
+            parent, name, factor = explicit[column]
+            found = self.scaled(parent, name, seen)
+            return (found[0], found[1], found[2] * factor) if found else None
         stars = self._stars.get(relation, [])
         if len(stars) == 1:
-            return self.resolve(stars[0], column, seen)
+            return self.scaled(stars[0], column, seen)
         return None
 
 
@@ -305,7 +316,8 @@ def _expression_test(test: DataTest, renames: _Renames, tables: dict[str, _Table
         expression = f"{test.column} {expression}"
     if not expression or test.on is None:
         return "an expression test the synthesizer cannot read"
-    return constrain(expression, lambda name: renames.resolve(test.on, name) if test.on else None, tables, origin)
+    on = test.on
+    return constrain(expression, lambda name: renames.scaled(on, name), tables, origin)
 
 
 def _is_own_key(column: str, table: str) -> bool:
@@ -469,6 +481,11 @@ def _column_spec(column: _Column, kind: Kind | None, choose: Any, defaults: dict
         generator, kind = "recent_timestamp", kind if kind.temporal else Kind.TIMESTAMP
     elif column.sequence or (column.unique and kind == Kind.INTEGER and generator in ("integer", "sequence")):
         generator = "sequence"
+    if column.whole and kind in (Kind.DOUBLE, Kind.DECIMAL) and not column.expression:
+        # Cents: a model divides them by 100 and rounds, and only whole cents keep its equations exact.
+        generator, kind = "integer", Kind.INTEGER
+        column.minimum = 100 if column.minimum is None else column.minimum
+        column.maximum = 50_000 if column.maximum is None else column.maximum
     spec = ColumnSpec(
         name=column.name,
         kind=kind,

@@ -15,7 +15,8 @@ from sbdk.synth.model import Origin
 if TYPE_CHECKING:
     from sbdk.synth.constraints import _Column, _Table
 
-Resolver = Callable[[str], "tuple[str, str] | None"]
+# A name as the test sees it -> (source key, column, factor): the name is that source column times factor.
+Resolver = Callable[[str], "tuple[str, str, float] | None"]
 _FLIP: dict[type, type] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
 
 
@@ -60,11 +61,15 @@ def _one(part: Any, resolve: Resolver, tables: dict[str, _Table], origin: Origin
     column.origins.append(origin)
     literal = _literal(right)
     if literal is not None:
-        return _bound(column, kind, literal)
+        found = resolve(left.name)
+        return _bound(column, kind, literal, found[2] if found else 1.0)
     return _computed(column, kind, right, resolve, tables, left)
 
 
-def _bound(column: _Column, kind: type, value: Any) -> str | None:
+def _bound(column: _Column, kind: type, value: Any, factor: float = 1.0) -> str | None:
+    if factor != 1.0 and isinstance(value, (int, float)):
+        value = value / factor  # a bound on dollars is one on cents
+        value = int(value) if float(value).is_integer() else value
     step = 0.01 if isinstance(value, float) else 1
     if kind is exp.GTE:
         column.minimum = value
@@ -82,20 +87,35 @@ def _bound(column: _Column, kind: type, value: Any) -> str | None:
 def _computed(
     column: _Column, kind: type, right: exp.Expression, resolve: Resolver, tables: dict[str, _Table], left: exp.Column
 ) -> str | None:
-    """`a = <expression of b, c>` computes a; `a >= b` makes a = b plus a non-negative offset."""
+    """`a = <expression of b, c>` computes a; `a >= b` makes a = b plus a non-negative offset. Columns a
+    model scaled alike (all cents / 100) keep an equation of sums and differences: it holds on the
+    source columns too, in whole numbers."""
     home = resolve(left.name)
     names = list(right.find_all(exp.Column))
     resolved = [resolve(c.name) for c in names]
-    if not names or any(r is None or home is None or r[0] != home[0] for r in resolved):
+    if not names or home is None or any(r is None or r[0] != home[0] for r in resolved):
         return "its columns are not all read from one source table as they are"
+    factors = {home[2], *(r[2] for r in resolved if r is not None)}
+    scaled = factors != {1.0}
+    if scaled and (len(factors) > 1 or any(right.find_all(exp.Mul, exp.Div))):
+        return "its columns are scaled differently by the models (or multiplied), so no source values make it hold"
+    table = tables[home[0]]
+    equation = frozenset([home[1], *(r[1] for r in resolved if r is not None)])
+    if kind is exp.EQ and equation in table.equations:
+        return None  # the same equation, rearranged (`a - b = c` after `c + b = a`): it already holds
     renamed = right.copy()
     for node, found in zip(list(renamed.find_all(exp.Column)), resolved, strict=True):
         assert found is not None
-        tables[found[0]].column(found[1])  # the other side is made too
+        other = table.column(found[1])  # the other side is made too
+        other.whole = other.whole or scaled
         node.replace(exp.column(found[1], quoted=True))
+    column.whole = column.whole or scaled
     text = renamed.sql(dialect="duckdb")
     if kind is exp.EQ:
+        if column.expression is not None:
+            return f"{left.name} is already computed by another expression"
         column.expression = text
+        table.equations.append(equation)
     elif kind in (exp.GTE, exp.GT):
         column.after = (text, kind is exp.GT)
     else:

@@ -42,14 +42,18 @@ class Usage:
 
 @dataclass(frozen=True)
 class Rename:
-    """An output column of the model that is a relation's column passed through unchanged (or only cast).
+    """An output column of the model that is a relation's column passed through (or only cast), times `scale`.
 
     model_column "*" with column "*": every column of `relation` passes through under its own name.
+    scale: the output is the column multiplied by it, as in `(subtotal / 100)::numeric(16, 2) as subtotal`
+    (0.01): staging models turn cents into amounts, and a test on the amount constrains the cents. Scales
+    compose through CTEs and subqueries; a plain passthrough's is 1.0.
     """
 
     model_column: str
     relation: str
     column: str
+    scale: float = 1.0
 
 
 @dataclass
@@ -143,11 +147,13 @@ def _scope_usages(resolver: _Resolver, scope: Scope, warnings: list[str]) -> lis
 
 @dataclass(frozen=True)
 class _Found:
-    """A relation's column that a reference reads; cast: the value was cast on the way (its type is the cast's)."""
+    """A relation's column that a reference reads; cast: the value was cast on the way (its type is the cast's);
+    scale: it was multiplied by that on the way (only when the caller asked to follow scaling)."""
 
     relation: str
     column: str
     cast: bool = False
+    scale: float = 1.0
 
 
 class _Resolver:
@@ -155,6 +161,8 @@ class _Resolver:
 
     A passthrough is a bare column or a cast of one: anything computed is a new value whose type says
     nothing certain about its inputs (the use of the inputs inside the computation is recorded instead).
+    Renames (`scaled=True`) also follow a column multiplied or divided by a number, and rounded: usages do
+    not, since a literal compared with the scaled value is not one the column itself holds.
     """
 
     def __init__(self, relations: Mapping[tuple[str, str], str]) -> None:
@@ -169,10 +177,10 @@ class _Resolver:
         keys = [key for (_, candidate), key in self._relations.items() if candidate == name]
         return keys[0] if len(keys) == 1 else None
 
-    def column(self, scope: Scope, column: exp.Column) -> list[_Found]:
+    def column(self, scope: Scope, column: exp.Column, scaled: bool = False) -> list[_Found]:
         """What a column reference in `scope` reads (nothing when its source is unknown or ambiguous)."""
         sources = self.sources_for(scope, column)
-        return self.read(sources[0], column.name.lower()) if len(sources) == 1 else []
+        return self.read(sources[0], column.name.lower(), scaled) if len(sources) == 1 else []
 
     def sources_for(self, scope: Scope, column: exp.Column) -> list[Source]:
         """The sources that may hold a column: its qualifier's (here or, if correlated, outside), or candidates."""
@@ -207,12 +215,12 @@ class _Resolver:
             return True
         return None if None in answers else False
 
-    def read(self, source: Source, name: str) -> list[_Found]:
+    def read(self, source: Source, name: str, scaled: bool = False) -> list[_Found]:
         """What reading column `name` of a source reads."""
         if isinstance(source, exp.Table):
             relation = self.relation(source)
             return [_Found(relation, name)] if relation else []
-        return self._guarded(source, name, self._output) or []
+        return self._guarded(source, name, lambda scope, _: self._output(scope, name, scaled)) or []
 
     def _guarded(self, source: Source, name: str, method: Callable[[Any, str], T]) -> T | None:
         """`method(source, name)`, or None when already under way: a recursive CTE must not loop forever."""
@@ -227,7 +235,7 @@ class _Resolver:
         finally:
             self._active.discard(marker)
 
-    def _output(self, scope: Scope, name: str) -> list[_Found]:
+    def _output(self, scope: Scope, name: str, scaled: bool) -> list[_Found]:
         """Where a scope's output column `name` comes from; a union's branches by position."""
         branches = _branches(scope)
         names = _output_names(branches[0])
@@ -236,30 +244,31 @@ class _Resolver:
         for branch in branches:
             projection = _projection(branch, name, index)
             if projection is not None:
-                found += self.value(branch, projection)
+                found += self.value(branch, projection, scaled)
             else:
-                found += self._through_stars(branch, name)
+                found += self._through_stars(branch, name, scaled)
         return found
 
-    def _through_stars(self, scope: Scope, name: str) -> list[_Found]:
+    def _through_stars(self, scope: Scope, name: str, scaled: bool) -> list[_Found]:
         """What column `name` reads when a select does not name it but has `*` or `t.*`."""
         for projection in _selects(scope):
             star = _star(projection)
             replaced = _replaced(star).get(name) if star is not None else None
             if replaced is not None:
-                return self.value(scope, replaced)
+                return self.value(scope, replaced, scaled)
         sources = self.candidates(_star_sources(scope, name), name)
-        return self.read(sources[0], name) if len(sources) == 1 else []
+        return self.read(sources[0], name, scaled) if len(sources) == 1 else []
 
-    def value(self, scope: Scope, expression: exp.Expr) -> list[_Found]:
-        """What a projection reads when it is a bare column or a cast of one; computed values read nothing."""
-        node = _unwrap(expression.unalias())
-        cast = isinstance(node, exp.Cast)
-        if isinstance(node, exp.Cast):
-            node = _unwrap(node.this)
+    def value(self, scope: Scope, expression: exp.Expr, scaled: bool = False) -> list[_Found]:
+        """What a projection reads when it is a bare column or a cast of one (`scaled`: or a scaling of one);
+        computed values read nothing."""
+        node, scale, cast = _peel(expression.unalias(), scaled)
         if not isinstance(node, exp.Column) or isinstance(node.this, exp.Star):
             return []
-        return [replace(found, cast=found.cast or cast) for found in self.column(scope, node)]
+        return [
+            replace(found, cast=found.cast or cast, scale=_tidy(found.scale * scale))
+            for found in self.column(scope, node, scaled)
+        ]
 
     def renames(self, scope: Scope) -> list[Rename]:
         """A scope's output columns that pass a relation's column through (a union: every branch's)."""
@@ -273,7 +282,8 @@ class _Resolver:
                     renames += self._star_renames(branch, projection, star)
                     continue
                 name = names[index] if names is not None and index < len(names) else _name(projection)
-                renames += [Rename(name, found.relation, found.column) for found in self.value(branch, projection)]
+                found = self.value(branch, projection, scaled=True)
+                renames += [Rename(name, each.relation, each.column, each.scale) for each in found]
         return renames
 
     def _star_renames(self, scope: Scope, projection: exp.Expr, star: exp.Star) -> list[Rename]:
@@ -288,7 +298,8 @@ class _Resolver:
                 inner = self._guarded(source, "*", lambda inner_scope, _: self.renames(inner_scope)) or []
                 renames += [rename for rename in inner if rename.model_column not in dropped]
         for name, value in _replaced(star).items():
-            renames += [Rename(name, found.relation, found.column) for found in self.value(scope, value)]
+            found = self.value(scope, value, scaled=True)
+            renames += [Rename(name, each.relation, each.column, each.scale) for each in found]
         return renames
 
 
@@ -380,6 +391,58 @@ def _star_sources(scope: Scope, name: str) -> list[Source]:
         if star is not None and name not in _excluded(star) and name not in _replaced(star):
             sources += [source for source in _sources_of_star(scope, projection) if source not in sources]
     return sources
+
+
+def _peel(node: exp.Expr, scaled: bool) -> tuple[exp.Expr, float, bool]:
+    """What is left of an expression without its parentheses and casts (and, when `scaled`, without
+    `round(..., n)` and multiplications and divisions by a number): that, the factor, whether it was cast."""
+    scale, cast = 1.0, False
+    while True:
+        node = _unwrap(node)
+        factor = _factor(node) if scaled else None
+        if isinstance(node, exp.Cast):
+            node, cast = node.this, True
+        elif scaled and isinstance(node, exp.Round) and _is_int_literal(node.args.get("decimals")):
+            node = node.this
+        elif factor is not None:
+            node, scale = factor[0], scale * factor[1]
+        else:
+            return node, scale, cast
+
+
+def _factor(node: exp.Expr) -> tuple[exp.Expr, float] | None:
+    """`x * 100`, `100 * x`, `x / 100`: x and the factor. Only positive numbers: a sign flip (or a zero)
+    would turn the column's minimum into the model's maximum, which is not what a rename promises."""
+    if isinstance(node, exp.Mul):
+        for this, other in ((node.this, node.expression), (node.expression, node.this)):
+            number = _positive_number(other)
+            if number is not None:
+                return this, number
+    if isinstance(node, exp.Div):
+        number = _positive_number(node.expression)
+        return (node.this, 1 / number) if number is not None else None
+    return None
+
+
+def _positive_number(node: exp.Expr) -> float | None:
+    """The value of a positive numeric literal (`100`, `100.0`, `1e2`, `100::double`), else None."""
+    literal = _literal(_unwrap(node))
+    if literal is None or isinstance(literal[0], bool | str):
+        return None
+    return float(literal[0]) if literal[0] > 0 else None
+
+
+def _is_int_literal(node: exp.Expr | None) -> bool:
+    """Whether a `round` has no digits argument or an integer literal one (`round(x, 2)`, not `round(x, y)`)."""
+    if node is None:
+        return True
+    literal = _literal(_unwrap(node))
+    return literal is not None and isinstance(literal[0], int) and not isinstance(literal[0], bool)
+
+
+def _tidy(scale: float) -> float:
+    """A composed scale without float noise: 0.01 * 100 is 1.0, 0.1 * 0.1 is 0.01 (not 0.010000000000000002)."""
+    return float(f"{scale:.12g}")
 
 
 def _unwrap(node: exp.Expr) -> exp.Expr:

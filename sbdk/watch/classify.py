@@ -71,10 +71,12 @@ def classify(path: Path, layout: Layout, scope: Scope = FULL_SCOPE, *, is_dir: b
 
 
 def _never_a_change(path: Path, layout: Layout) -> bool:
-    if not path.is_relative_to(layout.root):
+    # The dbt project may live outside the sbdk project (`dbt_path: ../analytics`, issue #17).
+    base = next((b for b in (layout.root, layout.dbt_dir) if path.is_relative_to(b)), None)
+    if base is None:
         return True
     # Hidden files and folders (.git, .idea, .sbdk, .stg_orders.sql.swp) and bytecode never count.
-    if any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(layout.root).parts):
+    if any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(base).parts):
         return True
     return _is_scratch(path.name) or layout.is_ignored(path)
 
