@@ -163,10 +163,11 @@ def main() -> None:
         )
         print(f"{'':>15} sbdk dev stages: {shown}")
     print(
-        f"\ninference: {inference:.2f} s (once). synthesis at {args.scales[0]:g}x, the first call in this process (cold: "
-        f"generator tables built lazily): {cold:.2f} s; the figures above are warm.\nSeconds are medians over {args.runs} round(s); ratios are medians of the\n"
-        "per-round ratios. sbdk dev and dbt build are whole processes, start to exit; synthesis is in-process,\n"
-        "all rows of the six tables (rows above). dev-gen-load: sbdk dev less its generate and load stages."
+        f"\ninference: {inference:.2f} s (once). synthesis at {args.scales[0]:g}x as the first call in this process\n"
+        f"(cold: generator tables built lazily): {cold:.2f} s; the synthesis figures above are warm.\n"
+        f"Seconds are medians over {args.runs} round(s); ratios are medians of the per-round ratios. sbdk dev and\n"
+        "dbt build are whole processes, start to exit; synthesis is in-process, all rows of the six tables\n"
+        "(rows above). dev-gen-load: sbdk dev less its generate and load stages."
     )
 
 

@@ -238,24 +238,23 @@ def test_a_missing_ref_is_a_dbt_error_and_sources_refresh_finishes_the_sandbox(c
     assert _tree(folder) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`sbdk dev` in a sandbox whose synthesis failed says `No pipelines to run` with the hint "
-    "`sbdk init --force .` (which would add the template's users/events/orders pipelines), not "
-    "`sbdk sources --refresh`",
-)
-def test_dev_in_a_sandbox_whose_synthesis_failed_says_to_refresh_the_sources(cli, tmp_path: Path) -> None:
+def test_dev_in_a_sandbox_whose_synthesis_failed_synthesizes_once_the_project_compiles(cli, tmp_path: Path) -> None:
     folder = _project(tmp_path, {"models/broken.sql": "select * from {{ ref('nope') }}\n"})
     before = _tree(folder)
     assert _init(cli, tmp_path).exit_code == DBT
 
+    # Still broken: `sbdk dev` tries the synthesis again and names the model, not the template's fix.
     result = _dev(cli, tmp_path / "sandbox")
-
     output = _one_line(_clean(result))
-    assert result.exit_code != 0, output
-    assert "sbdk sources --refresh" in output
-    assert "init --force" not in output
+    assert result.exit_code == DBT, output
+    assert "models/broken.sql" in output and "init --force" not in output
     assert _tree(folder) == before
+
+    # Fixed: the next `sbdk dev` writes synth.yml and the pipelines, then loads and builds.
+    (folder / "models/broken.sql").write_text("select * from {{ source('shop', 'orders') }}\n")
+    result = _dev(cli, tmp_path / "sandbox")
+    assert result.exit_code == 0, _clean(result)
+    assert (tmp_path / "sandbox" / "synth.yml").is_file()
 
 
 def test_a_jinja_syntax_error_in_one_model_is_a_dbt_error_naming_the_model(cli, tmp_path: Path) -> None:
@@ -289,12 +288,6 @@ from {{ source('shop', 'orders') }}
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sbdk.synth.project.read_project compiles against an empty scratch DuckDB and `dbt compile` stops at "
-    "the first model that fails: a valid model that queries its source while compiling makes the whole "
-    "synthesis fail (exit 5) with `Fix the project (`dbt parse` there shows the same error)`, which is false",
-)
 def test_a_model_that_cannot_compile_before_its_source_exists_is_a_warning_not_an_error(cli, tmp_path: Path) -> None:
     folder = _project(tmp_path, {"models/order_statuses.sql": INTROSPECTING})
     before = _tree(folder)
@@ -304,8 +297,17 @@ def test_a_model_that_cannot_compile_before_its_source_exists_is_a_warning_not_a
     output = _one_line(_clean(result))
     assert result.exit_code == 0, output
     assert "warning:" in output and "models/order_statuses.sql does not compile" in output
+    assert "add them to synth.yml" in output
     root = tmp_path / "sandbox"
     _set_rows(root, 200)
+    # As the warning says: the column its run_query reads, added to synth.yml.
+    spec = root / "synth.yml"
+    text = spec.read_text()
+    anchor = "  shop.orders:\n    rows: 200\n    columns:\n"
+    assert anchor in text, text
+    spec.write_text(
+        text.replace(anchor, anchor + "      status: {type: varchar, generator: choice, values: [placed, shipped]}\n")
+    )
     built = _dev(cli, root)
     assert built.exit_code == 0, _clean(built)
     assert _tree(folder) == before
@@ -545,14 +547,6 @@ def test_a_bad_synth_yml_fails_without_a_traceback_and_keeps_the_loaded_data(cli
         assert _tree(folder) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sbdk/pipelines/load.py _rows_of wraps the ConfigError/SynthError that synth.yml raises (via "
-    "sbdk.synth.runtime.rows) in a PipelineError: exit 4 instead of 3, `Pipeline .../pipelines/shop_customers.py "
-    "failed (shop_customers.py, line 21): ConfigError: ...` and `fix: Fix shop_customers.py`, though the fix is "
-    "in synth.yml (the first pipeline to read synth.yml is blamed, whatever table is wrong); the SynthError "
-    "of a generator that cannot make the column's type does not name synth.yml",
-)
 @pytest.mark.parametrize(("generator", "message", "fix"), BAD_GENERATORS)
 def test_a_bad_generator_in_synth_yml_is_a_config_error_naming_synth_yml_and_the_column(
     cli, tmp_path: Path, generator: str, message: str, fix: str

@@ -33,7 +33,7 @@ _UNCHANGED = "Your previous tables are unchanged."
 class _GeneratorFailed(Exception):
     """Raised through dlt from inside a pipeline's generator, so the file and line survive."""
 
-    def __init__(self, spec: PipelineSpec, error: PipelineError) -> None:
+    def __init__(self, spec: PipelineSpec, error: SbdkError) -> None:
         super().__init__(str(error))
         self.spec = spec
         self.error = error
@@ -103,7 +103,7 @@ def _rows_of(spec: PipelineSpec, ctx: PipelineContext, run: RunContext, tally: _
             run.faults.reached("generate", spec.table)
             yield batch
             started = time.perf_counter()
-    except PipelineError as exc:
+    except SbdkError as exc:  # sbdk's own (a bad synth.yml is a ConfigError): as it is, with its exit code
         raise _GeneratorFailed(spec, exc) from exc
     except (KeyboardInterrupt, GeneratorExit):
         raise

@@ -253,6 +253,8 @@ def _column_test(test: DataTest, column: _Column, renames: _Renames, tables: dic
         parent = renames.resolve(test.to, field_name) if test.to and field_name else None
         if not parent or parent[0] not in tables:
             return f"its parent {kwargs.get('to')}.{field_name} is not read from a source as is"
+        if tables[parent[0]].column(parent[1]) is column:
+            return None  # a mart's key checked against the staging model it comes from: the same column
         column.references = f"{parent[0][7:]}.{parent[1]}"
         tables[parent[0]].column(parent[1]).unique = True
     elif test.name == "accepted_range":

@@ -142,12 +142,22 @@ def read_project(settings: Settings) -> DbtProject:
         "--select", "resource_type:model", "resource_type:snapshot",
         "--indirect-selection", "empty",
     ]  # fmt: skip
-    try:
-        with environment(env):
-            outcome = dbtRunner().invoke(args)
-    finally:
-        release_duckdb()
     manifest_path = scratch / "target" / "manifest.json"
+    excluded: dict[str, str] = {}  # model -> why it cannot compile yet
+    while True:
+        manifest_path.unlink(missing_ok=True)
+        try:
+            with environment(env):
+                outcome = dbtRunner().invoke(args + (["--exclude", *excluded] if excluded else []))
+        finally:
+            release_duckdb()
+        failed = _failed_node(outcome.exception) if manifest_path.is_file() else None
+        if failed is None or failed in excluded or len(excluded) >= _MAX_EXCLUDED:
+            break
+        # A model that queries its sources while compiling (run_query, dbt_utils.get_column_values)
+        # fails against the empty scratch database, and dbt compile stops there: the others are read
+        # without it, and the data made from them lets it build in `sbdk dev`.
+        excluded[failed] = _first_lines(outcome.exception)
     if outcome.exception is not None or not manifest_path.is_file():
         raise DbtError(
             f"dbt could not read the project {root}: {_first_lines(outcome.exception or 'no manifest was written')}",
@@ -156,8 +166,25 @@ def read_project(settings: Settings) -> DbtProject:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     compiled = _compiled(outcome.result)
     project = _from_manifest(root, name, manifest, compiled)
+    for model, error in excluded.items():
+        path = next((m.path for m in project.models if m.name == model), model)
+        project.warnings.append(
+            f"{path} does not compile before its sources hold data ({error}); the columns it reads are not "
+            "inferred: add them to synth.yml (or declare them in the sources YAML) if `sbdk dev` says they are missing."
+        )
     project.seconds = time.perf_counter() - started
     return project
+
+
+_MAX_EXCLUDED = 20
+# dbt's first line for a node that failed: "Runtime Error in model order_statuses (models/x.sql)".
+_FAILED_NODE = re.compile(r"Error in (?:model|snapshot) (\w+) \(")
+
+
+def _failed_node(exception: BaseException | None) -> str | None:
+    """The model a compile error is about (None: the project itself cannot be read)."""
+    match = _FAILED_NODE.search(str(exception or ""))
+    return match.group(1) if match else None
 
 
 def scratch_dir(settings: Settings) -> Path:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbdk.errors import PipelineError
+from sbdk.errors import ConfigError, PipelineError
+from sbdk.synth.errors import SynthError
 from sbdk.synth.model import TableSpec
 
 if TYPE_CHECKING:
@@ -55,7 +56,11 @@ def rows(ctx: PipelineContext, key: str, spec_file: Path) -> Iterator[pa.Table]:
     parents: dict[str, tuple[Any, int]] = {
         f"{t.key}.{c.name}": (c, _rows(t, factor)) for t in tables.values() for c in t.columns
     }
-    yield from values.table(table, _rows(table, factor), seed=ctx.seed, as_of=ctx.as_of, parents=parents)
+    try:
+        yield from values.table(table, _rows(table, factor), seed=ctx.seed, as_of=ctx.as_of, parents=parents)
+    except SynthError as exc:
+        # The fix is in synth.yml: say so, whichever pipeline met it.
+        raise ConfigError(f"{spec_file.name}: {exc.message}", hint=exc.hint or f"Fix {spec_file.name}.") from exc
 
 
 def _rows(table: TableSpec, factor: float) -> int:

@@ -38,8 +38,9 @@ class SynthReport:
 
 
 def is_synthesized(settings: Settings) -> bool:
-    """Whether this sbdk project synthesizes the sources of the user's dbt project (it has synth.yml)."""
-    return spec_path(settings.paths.root).is_file()
+    """Whether this sbdk project synthesizes the sources of the user's dbt project: it has synth.yml, or
+    a synthesis was started (`sbdk init --from-dbt` met a dbt project that did not compile)."""
+    return spec_path(settings.paths.root).is_file() or scratch_dir(settings).is_dir()
 
 
 def synthesize(settings: Settings, only: list[str] | None = None) -> SynthReport:
@@ -85,7 +86,7 @@ def synthesize(settings: Settings, only: list[str] | None = None) -> SynthReport
 def refresh(settings: Settings) -> SynthReport | None:
     """synthesize() when the dbt project changed since the last synthesis; None when it did not."""
     state = _read_state(settings)
-    if state.get("digest") == project_digest(settings):
+    if spec_path(settings.paths.root).is_file() and state.get("digest") == project_digest(settings):
         return None
     return synthesize(settings)
 
