@@ -324,3 +324,22 @@ def test_a_dbt_project_builds_and_passes_its_tests_on_data_made_from_its_sources
     _assert_sources_loaded(root, case)
     _assert_sources_listed(cli, root, case)
     assert _tree(project) == before
+
+
+def test_sources_limits_synthesis_to_the_tables_named(cli, tmp_path) -> None:
+    _copy(DECLARED, tmp_path)
+    result = cli(
+        "init", "sandbox", "--from-dbt", "analytics", "--no-input", "--sources", "shop.customers, shop.products",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "sandbox"
+    spec = (root / "synth.yml").read_text()
+    assert "shop.customers:" in spec and "shop.products:" in spec and "shop.orders:" not in spec
+    assert sorted(p.stem for p in (root / "pipelines").glob("*.py")) == ["shop_customers", "shop_products"]
+
+    result = cli("init", "other", "--from-dbt", "analytics", "--no-input", "--sources", "shop.nope", cwd=tmp_path)
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "--sources names shop.nope, which the dbt project does not declare." in message
+    assert "it declares: shop.customers, shop.order_items, shop.orders, shop.products." in message
