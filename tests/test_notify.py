@@ -22,7 +22,7 @@ from sbdk.errors import PipelineError
 from sbdk.notify import NotifyObserver, target_name
 from sbdk.notify.events import Event, Outcome, run_events
 from sbdk.notify.schema import ColumnChange, column_changes
-from sbdk.notify.send import MissingVariable, fill
+from sbdk.notify.send import ANSWER_SECONDS, MissingVariable, fill
 from sbdk.run.observers import RunObserver
 from sbdk.run.results import DbtReport, NodeResult, RunReport, RunStatus
 from sbdk.run.runlog import find_log
@@ -301,7 +301,9 @@ def test_a_target_that_never_answers_warns_and_slows_nothing(make_project, recei
     took = time.monotonic() - started
 
     assert report.success
-    assert took < normal + 2.0, (took, normal)
+    # Waiting for the silent target's answer would add its full read timeout (ANSWER_SECONDS); anything
+    # less is the noise of a busy machine (2.2 s of it seen on a loaded CI run).
+    assert took < normal + ANSWER_SECONDS, (took, normal)
     log = find_log(settings, "silenttarget")
     assert log is not None
     warnings = [line for line in log.read_text().splitlines() if " WARNING " in line]

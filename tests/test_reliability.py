@@ -29,6 +29,10 @@ def sbdk(root: Path, *args: str, pause_at: str | None = None, marker: Path | Non
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: Ctrl-C at its default, whatever the test worker inherited (a process
+        # started with SIGINT ignored keeps ignoring it, and Python then never raises KeyboardInterrupt;
+        # a loaded CI run once saw the paused run sleep through the signal and exit 0).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

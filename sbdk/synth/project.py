@@ -101,11 +101,10 @@ def check_dbt_project(folder: Path) -> str:
     try:
         data = yaml.safe_load(config.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f", line {where.line + 1}" if where is not None else ""
-        raise ConfigError(
-            f"{config} is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}.",
-            hint="Fix the file (`dbt parse` in the project shows the same problem); sbdk changes nothing in it.",
+        raise yaml_error(
+            str(config),
+            exc,
+            "Fix the file (`dbt parse` in the project shows the same problem); sbdk changes nothing in it.",
         ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"].strip():
         raise ConfigError(
@@ -113,6 +112,13 @@ def check_dbt_project(folder: Path) -> str:
             hint="Add `name: my_project` to it, as dbt requires.",
         )
     return str(data["name"])
+
+
+def yaml_error(shown: str, exc: Exception, hint: str) -> ConfigError:
+    """A YAML file that does not parse: its name, the line the parser stopped at, and its problem."""
+    mark = getattr(exc, "problem_mark", None)
+    line = f", line {mark.line + 1}" if mark is not None else ""
+    return ConfigError(f"{shown} is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}.", hint=hint)
 
 
 def read_project(settings: Settings) -> DbtProject:

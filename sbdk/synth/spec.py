@@ -100,11 +100,10 @@ def read_raw(path: Path) -> dict[str, Any]:
             hint="Run `sbdk sources --refresh` to write it again from the dbt project.",
         ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{path.name} is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}.",
-            hint="Fix it, or delete it and run `sbdk sources --refresh` to write it again.",
+        from sbdk.synth.project import yaml_error
+
+        raise yaml_error(
+            path.name, exc, "Fix it, or delete it and run `sbdk sources --refresh` to write it again."
         ) from exc
     tables = data.get("tables") if isinstance(data, dict) else None
     if not isinstance(tables, dict):

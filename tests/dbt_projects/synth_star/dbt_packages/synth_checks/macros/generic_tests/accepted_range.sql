@@ -1,29 +1,15 @@
+{#- Rows whose value lies outside [min_value, max_value] (bounds exclusive when inclusive=false); nulls pass. -#}
 {% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
-  {{ return(adapter.dispatch('test_accepted_range', 'synth_checks')(model, column_name, min_value, max_value, inclusive)) }}
-{% endtest %}
-
-{% macro default__test_accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
-
-with meet_condition as (
-    select *
-    from {{ model }}
-),
-
-validation_errors as (
-    select *
-    from meet_condition
-    where
-        -- never true: an empty result unless one of the bounds below is broken
-        1 = 2
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} is not null
+  and (
+    false
     {%- if min_value is not none %}
-        or not {{ column_name }} >{{- "=" if inclusive }} {{ min_value }}
+    or {{ column_name }} {{ "<" if inclusive else "<=" }} {{ min_value }}
     {%- endif %}
     {%- if max_value is not none %}
-        or not {{ column_name }} <{{- "=" if inclusive }} {{ max_value }}
+    or {{ column_name }} {{ ">" if inclusive else ">=" }} {{ max_value }}
     {%- endif %}
-)
-
-select *
-from validation_errors
-
-{% endmacro %}
+  )
+{% endtest %}
