@@ -234,6 +234,31 @@ def test_spark_target_settings_are_checked(tmp_path, cli):
     assert 'targets.d.conf must be an object of Spark settings such as {"spark.driver.memory": "2g"}' in message
 
 
+def test_py4j_tracebacks_never_reach_stderr_through_the_root_logger():
+    """py4j's java_gateway logs a command that meets a JVM going away with `logging.exception`, on the
+    root logger (CI once showed that traceback after a `sbdk query` on the lake had answered)."""
+    import logging
+
+    from sbdk.stores.spark import _quiet_python_side
+
+    root = logging.getLogger()
+    before = list(root.filters)
+    try:
+        _quiet_python_side()
+        _quiet_python_side()  # once is enough: no second filter
+        made = [f for f in root.filters if f not in before]
+        assert len(made) == 1
+
+        def record(path: str) -> logging.LogRecord:
+            return logging.LogRecord("root", logging.ERROR, path, 1059, "Exception while sending command.", (), None)
+
+        assert not root.filter(record("/venv/lib/python3.11/site-packages/py4j/java_gateway.py"))
+        assert root.filter(record("/venv/lib/python3.11/site-packages/dlt/pipeline.py"))
+    finally:
+        for added in [f for f in root.filters if f not in before]:
+            root.removeFilter(added)
+
+
 def test_spark_profile_joins_sbdks_session(tmp_path):
     from sbdk.dbt.profiles import dbt_profiles_dir
     from sbdk.settings import load_settings

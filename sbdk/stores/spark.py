@@ -280,6 +280,18 @@ def _quiet_python_side() -> None:
 
     PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.CRITICAL)
+    # py4j's java_gateway reports that one through the root logger (`logging.exception(...)`), which
+    # the "py4j" logger's level does not reach: a filter on the root logger drops records made in py4j.
+    root = logging.getLogger()
+    if not any(isinstance(f, _FromPy4j) for f in root.filters):
+        root.addFilter(_FromPy4j())
+
+
+class _FromPy4j:
+    """A logging filter that drops the records py4j's own modules log (through any logger)."""
+
+    def filter(self, record: Any) -> bool:
+        return "py4j" not in Path(record.pathname).parts
 
 
 def _check_metastore_free(settings: Settings) -> None:
