@@ -52,7 +52,7 @@ def synthesize(settings: Settings, only: list[str] | None = None) -> SynthReport
 
     started = time.perf_counter()
     project = read_project(settings)
-    state = _read_state(settings)
+    state = read_state(settings)
     only = only if only is not None else state.get("only")
     if only:
         _check_only(only, project.sources)
@@ -85,7 +85,7 @@ def synthesize(settings: Settings, only: list[str] | None = None) -> SynthReport
 
 def refresh(settings: Settings) -> SynthReport | None:
     """synthesize() when the dbt project changed since the last synthesis; None when it did not."""
-    state = _read_state(settings)
+    state = read_state(settings)
     if spec_path(settings.paths.root).is_file() and state.get("digest") == project_digest(settings):
         return None
     return synthesize(settings)
@@ -180,7 +180,8 @@ def state_path(settings: Settings) -> Path:
     return scratch_dir(settings) / _STATE
 
 
-def _read_state(settings: Settings) -> dict[str, Any]:
+def read_state(settings: Settings) -> dict[str, Any]:
+    """What the last synthesis inferred (empty before the first)."""
     try:
         data = json.loads(state_path(settings).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -205,8 +206,3 @@ def _save_state(
     path = state_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(state, indent=1, default=str), encoding="utf-8")
-
-
-def read_state(settings: Settings) -> dict[str, Any]:
-    """What the last synthesis inferred (empty before the first)."""
-    return _read_state(settings)
