@@ -610,6 +610,30 @@ class Poller:
 
 
 @pytest.mark.slow
+def test_the_page_holds_no_connection_once_it_has_stopped(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The warmer reads every page's answers as the app starts. A read made slow (as on a busy machine)
+    # is under way when the app stops: stopping waits for it, so that this process can open the file
+    # with other settings at once, as a build in it would (DuckDB refuses while a reader is open).
+    reading = threading.Event()
+    profile = ProjectView.profile
+
+    def slow_profile(self: ProjectView, *args: Any, **kwargs: Any) -> Any:
+        def read(con: Any) -> Any:
+            reading.set()
+            time.sleep(0.5)
+            return con.execute("select 1").fetchall()
+
+        self._read(("slow",), read)
+        return profile(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProjectView, "profile", slow_profile)
+    with client_of(built):
+        assert reading.wait(60)
+    assert not [t for t in threading.enumerate() if t.name == "sbdk-ui-warm"]
+    assert count(built, "raw.raw_users") > 0
+
+
+@pytest.mark.slow
 def test_the_page_answers_while_another_process_builds(built: Path, project_copy: Path) -> None:
     # The copy has dbt's last parse, as a project that was built has: the lineage answers throughout.
     shutil.copytree(built / "dbt" / "target", project_copy / "dbt" / "target")

@@ -63,7 +63,7 @@ def create_app(
             yield
         finally:
             if warmer is not None:
-                warmer.stop()
+                await asyncio.to_thread(warmer.stop)
 
     app = FastAPI(
         title="sbdk ui", version=__version__, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan

@@ -34,8 +34,12 @@ class Warmer:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 30.0) -> None:
+        """Stop, and wait (up to `wait` seconds) for the answer being read to finish: after this,
+        the warmer holds no connection to the database."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(wait)
 
     def _stamp(self) -> Any:
         return (self.view._generation(), self.view.manifest._candidates())
