@@ -103,6 +103,15 @@ def _digest(parts: Iterable[bytes]) -> str:
     return h.hexdigest()
 
 
+def _named(file: Path, folder: Path) -> bytes:
+    """A file's name in a fingerprint: relative to `folder` when inside it, so a project that is moved
+    or copied keeps its fingerprints (and its tables)."""
+    try:
+        return str(file.relative_to(folder)).encode()
+    except ValueError:
+        return str(file).encode()
+
+
 def fingerprints(settings: Settings, plan: RunPlan, specs: Iterable[PipelineSpec]) -> dict[str, str]:
     """table -> fingerprint, for every pipeline in `specs` (all of the project's: users are needed by
     the others)."""
@@ -120,18 +129,15 @@ def fingerprints(settings: Settings, plan: RunPlan, specs: Iterable[PipelineSpec
         default=str,
     ).encode()
     folder = settings.paths.pipelines_dir.resolve()
+    root = settings.paths.root.resolve()
     own: dict[str, str] = {}
     for spec in specs:
         files = source_files(spec.path, folder)
         parts = [common, spec.table.encode()]
         for file in files:
-            try:
-                shown = str(file.relative_to(folder))
-            except ValueError:
-                shown = str(file)
-            parts += [shown.encode(), file.read_bytes()]
+            parts += [_named(file, folder), file.read_bytes()]
         for file in spec.inputs:  # synth.yml of a synthesized source (missing: the run reports it)
-            parts += [str(file).encode(), file.read_bytes() if file.is_file() else b""]
+            parts += [_named(file.resolve(), root), file.read_bytes() if file.is_file() else b""]
         own[spec.table] = _digest(parts)
     users = own.get(USERS_TABLE, "")
     return {
