@@ -19,6 +19,11 @@ overhead sbdk adds around dbt. Targets: synthesis under 2 s at 1x; sbdk dev with
 Each scale gets one warm-up round (dbt's partial parse, file caches), then `--runs` measured rounds;
 medians are reported (this 2-core machine's timings vary by 10-20% run to run).
 
+Everything runs with this interpreter (sbdk and dbt from its environment): run it with the Python of
+the install you want to measure. A user's `pip install -e .` has no pandas; an environment with the
+spark or test extras has it (pyspark's connect extra), and there pyarrow imports it on its first
+`pa.array()` of the process (about 0.27 s of every `sbdk dev`; plain `dbt build` never imports it).
+
 Usage: python benchmarks/bench_synth.py --scales 1 10 --runs 3
 """
 
