@@ -51,12 +51,23 @@ def project(make_project: Callable[..., Path]) -> Path:
     return make_project()
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One project per test module after a full, successful `sbdk dev` (copy it to change it)."""
-    from tests_support import build_project
+@pytest.fixture(scope="session")
+def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project after a full, successful `sbdk dev`, built once per test process (each xdist worker
+    has its own basetemp); only `built` copies it, no test sees or changes it."""
+    from tests_support import build_project, built_parent
 
-    return build_project(tmp_path_factory.mktemp("built"))
+    return build_project(built_parent(tmp_path_factory.getbasetemp()))
+
+
+@pytest.fixture(scope="module")
+def built(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project per test module after a full, successful `sbdk dev` (copy it to change it): the
+    module's own copy of `built_template`, the same as one built in its folder (tests_support.copy_built),
+    so no module sees what another changed in its project."""
+    from tests_support import copy_built
+
+    return copy_built(built_template, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture
@@ -116,7 +127,7 @@ def cli() -> Cli:
 
 # Fixtures that build a project with dbt (or start a server): a test using one is slow, and must say so
 # so that `-m "not slow"` stays a fast inner loop.
-SLOW_FIXTURES = {"built", "project_copy", "copy", "live", "server", "server_project"}
+SLOW_FIXTURES = {"built_template", "built", "project_copy", "copy", "live", "server", "server_project"}
 
 
 # The longest modules start first: pytest-xdist (--dist loadscope --no-loadscope-reorder, in

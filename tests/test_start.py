@@ -34,14 +34,6 @@ STG_ORDERS_DOWNSTREAM = {"stg_orders", "int_order_facts", "int_user_orders", "us
 RAW_EVENTS_DOWNSTREAM = {"stg_events", "int_user_activity", "int_sessions", "user_metrics", "daily_kpis", "funnel"}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """One project after a full, successful `sbdk dev`; never changed (tests change copies)."""
-    from tests_support import build_project
-
-    return build_project(tmp_path_factory.mktemp("start"))
-
-
 def copy_project(built: Path, target: Path) -> Path:
     shutil.copytree(built, target, ignore=shutil.ignore_patterns("target", "logs", "dlt"))
     return target

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +25,93 @@ def build_project(parent: Path, name: str = "demo") -> Path:
     report = run(load_settings(root / "sbdk_config.json"), RunPlan())
     assert report.success, [(n.name, n.message) for n in report.dbt.failures]
     return root
+
+
+def built_parent(base: Path) -> Path:
+    """A new folder `built-XXXXXXXX` in `base`: every such name has the same length (`copy_built`)."""
+    return Path(tempfile.mkdtemp(prefix="built-", dir=base))
+
+
+def copy_built(template: Path, base: Path) -> Path:
+    """A copy of `template` (a project `build_project` made in a `built_parent`) in a new `built_parent`
+    of `base`, exactly as if it had been built there; the copy never refers to `template`.
+
+    Nothing is left out: a fresh build has dbt's target/ (its partial-parse cache included), logs/,
+    .sbdk/dlt/, history.jsonl and the run's events, and tests read them. Modification times are kept
+    (copytree copies with copy2), as sbdk orders dbt's artifacts and the runs' files by them.
+
+    A built project names its own folder in a few files, rewritten here to name the copy's:
+    - .sbdk/runs/<run_id>.jsonl and logs/*.log: the DuckDB file of the run;
+    - dbt/target/run_results.json: the project, profiles and log folders of dbt's invocation;
+    - dbt/target/partial_parse.msgpack: the project root of each of the project's own files (dbt keeps
+      these entries for the files that did not change), and a hash of the DuckDB file's path
+      (profile_hash, fixed at the end);
+    - .sbdk/dlt/<pipeline>/load/loaded/*/load_package_state.json and trace.pickle: dlt's job files.
+    The others hold none: the DuckDB file, dbt's manifests (target/ and .sbdk/dbt_state/, whose digests
+    use relative paths only), the rendered or project profiles.yml (DBT_DUCKDB_PATH is read from the
+    environment) and history.jsonl. The two folders' names have the same length, so a path keeps its
+    length and the binary files (msgpack, pickle: strings prefixed by their length) stay valid; the
+    check at the end fails on any other form of the template's path (a new file sbdk writes, say).
+    """
+    root = built_parent(base) / template.name
+    shutil.copytree(template, root, symlinks=True)
+    renames = {
+        str(template).encode(): str(root).encode(),
+        str(template.resolve()).encode(): str(root.resolve()).encode(),
+    }
+    assert all(len(old) == len(new) for old, new in renames.items()), renames
+    marker = template.parent.name.encode()  # the template's folder, `built-XXXXXXXX`: unique to it
+    for path in root.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = original = path.read_bytes()
+        for old, new in renames.items():
+            data = data.replace(old, new)
+        if data != original:
+            stat = path.stat()
+            path.write_bytes(data)
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert marker not in data, f"{path} still refers to the template {template.parent}"
+    # dbt keeps its partial-parse cache only while the profile's connection info, the DuckDB file's
+    # absolute path included, has the hash the cache recorded: give the copy's cache the copy's hash,
+    # or its first dbt run would parse everything again ("profile has changed"), unlike a fresh build.
+    cache = load_settings(root / "sbdk_config.json").paths.dbt_project_dir / "target" / "partial_parse.msgpack"
+    if cache.is_file():
+        old, new = _dbt_profile_hash(template).encode(), _dbt_profile_hash(root).encode()
+        data = cache.read_bytes()
+        assert data.count(old) == 1, "dbt no longer hashes the profile as _dbt_profile_hash does"
+        stat = cache.stat()
+        cache.write_bytes(data.replace(old, new))
+        os.utime(cache, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return root
+
+
+def _dbt_profile_hash(root: Path) -> str:
+    """The profile_hash dbt records in the partial-parse cache of project `root` (as
+    dbt.parser.manifest.ManifestLoader.build_manifest_state_check computes it): the sha256 of its
+    credentials' connection info, rendered with the environment sbdk gives dbt."""
+    import contextvars
+    import hashlib
+    import pprint
+
+    import yaml
+    from dbt.config.profile import Profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir, profile_name
+
+    settings = load_settings(root / "sbdk_config.json")
+    name = profile_name(settings)
+    raw = yaml.safe_load((dbt_profiles_dir(settings) / "profiles.yml").read_text())[name]
+
+    def credentials():  # in a copy of the context: the invocation context is dbt's, not this process's
+        set_invocation_context({**os.environ, **dbt_environment(settings)})
+        target, data = Profile.render_profile(raw, name, None, ProfileRenderer({}))
+        return Profile._credentials_from_profile(data, name, target)
+
+    info = sorted(contextvars.copy_context().run(credentials).connection_info())
+    return hashlib.sha256(pprint.pformat(info).encode()).hexdigest()
 
 
 @contextmanager
