@@ -166,14 +166,14 @@ def test_killed_load_keeps_the_previous_raw_tables_readable(lake, tmp_path):
         victim.wait()
     (after,) = _query(root, COUNTS)
     assert after == before
-    # The next run drops the killed load's folder, loads the new data and builds on it (the watcher's
-    # test after this one rebuilds a mart against the others: they must all be built on this data).
-    code, out, err = _run(root, "dev", "--target", "lake", "--fresh", "--seed", "7")
+    # The next run drops the killed loads' folders and loads again. With the first run's seed: the same
+    # rows in a new load folder, so the marts the first run built stay true to the raw tables (the
+    # watcher's test after this one rebuilds one mart on this load and tests it against the others),
+    # without a second full dbt-spark build of the project.
+    code, out, err = _run(root, "dev", "--target", "lake", "--pipelines-only", "--fresh")
     assert code == 0, out + err
-    assert "66 tests passed, 0 failed" in out
     (again,) = _query(root, COUNTS)
-    assert again["events_digest"] != before["events_digest"]
-    assert again["events"] == SMALL["events"] and again["orphan_orders"] == 0
+    assert again == before
     loads = [p.name for p in (root / "data" / "lake").iterdir() if p.name.startswith("_sbdk_load_")]
     assert len(loads) == 1 and loads != ["_sbdk_load_1"], loads
 
