@@ -25,6 +25,7 @@ from sbdk.cli import query as query_cli
 from sbdk.cli.doctor import _render_check
 from sbdk.cli.progress import render_failures
 from sbdk.cli.render import SbdkConsole, error, fit_columns, table_overhead
+from sbdk.cli.sources import render_sources
 from sbdk.errors import UsageError
 from sbdk.ops.doctor import Check
 from sbdk.ops.query import QueryResult
@@ -488,3 +489,53 @@ def test_the_marts_of_a_built_project_in_a_terminal_and_piped(built: Path) -> No
     assert metrics_piped.returncode == 0, metrics_piped.stderr
     assert len(metrics_piped.stdout.splitlines()) == 4  # header, rule, the row, the count
     assert_unpadded(metrics_piped.stdout)
+
+
+# `sbdk sources` for a column many models read: each fact on its own line, whatever the output.
+SOURCE_FACTS = [
+    "inferred in models/marts/orders.sql:38 (joined to shop.order_items.order_id)",
+    "inferred in models/marts/product_sales.sql:34 (joined to shop.order_items.order_id)",
+    "tests in models/staging/stg_models.yml: not_null, unique",
+]
+SOURCE_ROWS = {
+    "tables": [
+        {
+            "table": "shop.orders",
+            "rows": 10_000,
+            "columns": [
+                {
+                    "column": "id", "type": "bigint", "generator": "sequence", "constraints": "unique",
+                    "from": SOURCE_FACTS, "default": "type not inferred: bigint from its name",
+                    "edited": False, "in_dbt_project": True,
+                },
+            ],
+        }
+    ],
+    "unsatisfied": [],
+    "warnings": [],
+}  # fmt: skip
+
+
+def test_sources_piped_puts_each_fact_on_its_own_line() -> None:
+    console = piped()
+
+    render_sources(console, SOURCE_ROWS)
+
+    text = screen(output(console))
+    for fact in [*SOURCE_FACTS, "default: type not inferred: bigint from its name"]:
+        assert re.search(rf"│ {re.escape(fact)} +│$", text, re.M), text
+    # As wide as its longest fact, not as all of them in one line.
+    assert max(len(line) for line in lines(text)) < 150
+    assert_unpadded(output(console))
+
+
+def test_sources_at_100_columns_fits_and_keeps_the_facts_apart() -> None:
+    console = terminal(100)
+
+    render_sources(console, SOURCE_ROWS)
+
+    text = output(console)
+    assert_fits(text, 100)
+    cells = [line.split("│")[5].strip() for line in lines(text) if line.count("│") == 6]
+    assert cells[0].startswith("inferred in") and sum(c.startswith("inferred in") for c in cells) == 2
+    assert any(c.startswith("tests in") for c in cells) and any(c.startswith("default:") for c in cells)

@@ -10,6 +10,8 @@ import typer
 from sbdk.cli.options import ConfigFileOpt, JsonOpt, VerboseOpt, load
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from sbdk.synth.synthesize import SynthReport
 
 
@@ -47,7 +49,7 @@ def sources(
     if as_json:
         print(json.dumps(rows, indent=1, default=str))
         return
-    _render(rows)
+    render_sources(console, rows)
 
 
 def describe(settings: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -100,11 +102,10 @@ def _constraints(column: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _render(rows: dict[str, Any]) -> None:
+def render_sources(console: Console, rows: dict[str, Any]) -> None:
+    """`describe`'s tables, one Rich table per source table, then what may fail and the warnings."""
     from rich.markup import escape
     from rich.table import Table
-
-    from sbdk.cli.render import console
 
     for table in rows["tables"]:
         grid = Table(title=f"{table['table']} ({table['rows']:,} rows at 1x)", title_justify="left")
@@ -123,7 +124,8 @@ def _render(rows: dict[str, Any]) -> None:
                 escape(str(column["type"])),
                 escape(str(column["generator"])),
                 escape(column["constraints"]),
-                escape("; ".join(reasons) or "-"),
+                # One fact a line: a column read by many models stays readable, on a terminal and piped.
+                escape("\n".join(reasons) or "-"),
             )
         console.print(grid)
     if rows["unsatisfied"]:
