@@ -622,6 +622,28 @@ def test_a_dotenv_secret_is_unquoted_and_the_environment_wins(project: Path, mon
     assert load_settings(project / "sbdk_config.json").targets[0].password == "from-env"
 
 
+def test_a_password_for_a_target_the_file_does_not_declare_names_its_variable(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SBDK_TARGETS__PROD__PASSWORD", "s3cret")
+
+    error = config_error(project)
+
+    assert error.exit_code == ExitCode.CONFIG
+    assert error.message == (
+        f"Invalid settings in {project / 'sbdk_config.json'}: SBDK_TARGETS__PROD__PASSWORD is set (in the "
+        'environment or .env) for a target prod that sbdk_config.json does not declare: declare it under "targets" '
+        "or unset it."
+    )
+    assert "s3cret" not in error.message
+
+    (project / ".env").write_text("SBDK_TARGETS__PROD__HOST=db\n")
+    assert "SBDK_TARGETS__PROD__HOST, SBDK_TARGETS__PROD__PASSWORD are set" in config_error(project).message
+    # A type from a variable declares the target: what is wrong with it is said as for any other key.
+    monkeypatch.setenv("SBDK_TARGETS__PROD__TYPE", "mysql")
+    assert (
+        "SBDK_TARGETS__PROD__TYPE must be one of duckdb, postgres, spark, got 'mysql'." in config_error(project).message
+    )
+
+
 def test_a_password_in_the_config_file_is_refused(project: Path) -> None:
     edit_config(
         project, targets={"prod": {"type": "postgres", "host": "h", "database": "d", "user": "u", "password": "x"}}

@@ -660,7 +660,7 @@ def validate(values: dict[str, Any], *, path: Path, env_keys: frozenset[str]) ->
     try:
         checked = _Settings.model_validate(values, context=_Context(root=path.parent, declared_targets=tuple(names)))
     except ValidationError as exc:
-        problems = _problems(exc.errors(include_url=False), _namer(env_keys))
+        problems = _problems(exc.errors(include_url=False), _namer(env_keys), env_keys, path.name)
         raise ConfigError(
             f"Invalid settings in {path}: {numbered(problems)}",
             hint="Fix the values (the Configuration section of sbdk's README describes every key); "
@@ -669,7 +669,9 @@ def validate(values: dict[str, Any], *, path: Path, env_keys: frozenset[str]) ->
     return _settings(checked, path, warnings=_unknown_keys(values, env_keys, path.name))
 
 
-def _problems(errors: list[ErrorDetails], where: Callable[[str], str]) -> list[str]:
+def _problems(
+    errors: list[ErrorDetails], where: Callable[[str], str], env_keys: frozenset[str], file_name: str
+) -> list[str]:
     """One sentence per problem, in the order of the fields."""
     broken = {error["loc"][1] for error in errors if error["loc"][0] == "targets" and len(error["loc"]) > 1}
     refused = {error["loc"][:-1] for error in errors if error["loc"][-1] == "[key]"}
@@ -679,12 +681,33 @@ def _problems(errors: list[ErrorDetails], where: Callable[[str], str]) -> list[s
         if loc[-1] != "[key]" and any(loc[: len(key)] == key for key in refused):
             # Renaming the key (a target, a country...) is the fix; what it holds is checked under its new name.
             continue
+        undeclared = _only_from_variables(error, env_keys)
+        if undeclared:
+            # A variable (a password, most often) for a target the file does not declare: that is the
+            # mistake, not the target's missing type.
+            named = ", ".join(ENV_PREFIX + key.upper().replace(".", "__") for key in undeclared)
+            sentences.append(
+                f"{named} {'is' if len(undeclared) == 1 else 'are'} set (in the environment or .env) for a "
+                f'target {loc[1]} that {file_name} does not declare: declare it under "targets" or unset '
+                f"{'it' if len(undeclared) == 1 else 'them'}."
+            )
+            continue
         if error["type"] == "target":
             # Offer only the targets that can be used as they are.
             usable = [name for name in error["ctx"]["declared"] if name not in broken]
             error["ctx"]["known"] = ", ".join([DEV_TARGET, *usable])
         sentences.append(_describe(error, where))
     return list(dict.fromkeys(sentences))
+
+
+def _only_from_variables(error: ErrorDetails, env_keys: frozenset[str]) -> list[str]:
+    """The dotted keys of a target that exists only because SBDK_TARGETS__<NAME>__* variables set its
+    keys (it has no type: the file never declared it); [] for any other error."""
+    spec, loc = error["input"], error["loc"]
+    if error["type"] != "target_type" or not isinstance(spec, dict) or "type" in spec or len(loc) < 2:
+        return []
+    keys = [f"targets.{loc[1]}.{key}" for key in spec]
+    return sorted(keys) if keys and all(key in env_keys for key in keys) else []
 
 
 def _namer(env_keys: frozenset[str]) -> Callable[[str], str]:
