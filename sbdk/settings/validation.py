@@ -660,7 +660,7 @@ def validate(values: dict[str, Any], *, path: Path, env_keys: frozenset[str]) ->
     try:
         checked = _Settings.model_validate(values, context=_Context(root=path.parent, declared_targets=tuple(names)))
     except ValidationError as exc:
-        problems = _problems(exc.errors(include_url=False), _namer(env_keys), env_keys, path.name)
+        problems = _problems(exc.errors(include_url=False), env_keys, path.name)
         raise ConfigError(
             f"Invalid settings in {path}: {numbered(problems)}",
             hint="Fix the values (the Configuration section of sbdk's README describes every key); "
@@ -669,10 +669,10 @@ def validate(values: dict[str, Any], *, path: Path, env_keys: frozenset[str]) ->
     return _settings(checked, path, warnings=_unknown_keys(values, env_keys, path.name))
 
 
-def _problems(
-    errors: list[ErrorDetails], where: Callable[[str], str], env_keys: frozenset[str], file_name: str
-) -> list[str]:
-    """One sentence per problem, in the order of the fields."""
+def _problems(errors: list[ErrorDetails], env_keys: frozenset[str], file_name: str) -> list[str]:
+    """One sentence per problem, in the order of the fields; a key the environment or .env set is named
+    by its SBDK_* variable."""
+    where = _namer(env_keys)
     broken = {error["loc"][1] for error in errors if error["loc"][0] == "targets" and len(error["loc"]) > 1}
     refused = {error["loc"][:-1] for error in errors if error["loc"][-1] == "[key]"}
     sentences = []
