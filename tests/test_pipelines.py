@@ -210,6 +210,24 @@ def test_generator_failing_after_first_batch_leaves_tables_byte_identical(projec
     assert raw_checksums(project) == before
 
 
+def test_independent_pipelines_are_generated_at_the_same_time(project):
+    # Each of these two pipelines waits until the other one has started: loaded one after the other,
+    # the first would wait in vain and fail when the barrier times out.
+    pipelines = project / "pipelines"
+    (pipelines / "_meeting.py").write_text("import threading\n\nPOINT = threading.Barrier(2, timeout=30)\n")
+    for name in ("left", "right"):
+        (pipelines / f"{name}.py").write_text(
+            "import _meeting\n\n\ndef generate(ctx):\n    _meeting.POINT.wait()\n"
+            f"    yield [{{'side': '{name}', 'n': i}} for i in range(3)]\n"
+        )
+    report = run_load(project)
+    assert {t.table: t.rows for t in report.tables if t.table in ("raw_left", "raw_right")} == {
+        "raw_left": 3,
+        "raw_right": 3,
+    }
+    assert query(project, "select distinct side from raw.raw_right") == [("right",)]
+
+
 def test_a_new_pipeline_file_becomes_a_raw_table(project):
     (project / "pipelines" / "visits.py").write_text(
         "def generate(ctx):\n    yield [{'visit_id': i, 'page': '/'} for i in range(ctx.volume.users)]\n"

@@ -150,6 +150,23 @@ def test_env_file_is_private(project):
     assert (project / ".env").stat().st_mode & 0o777 == 0o600
 
 
+def test_ctrl_c_while_a_pipeline_blocks_ends_the_run_at_once(project_copy, tmp_path):
+    # Pipelines run in threads of their own; a Ctrl-C must not wait for one that never yields.
+    before = raw_checksums(project_copy)
+    marker = tmp_path / "blocking"
+    (project_copy / "pipelines" / "zz_blocks.py").write_text(
+        "import pathlib\nimport time\n\n\ndef generate(ctx):\n"
+        f"    pathlib.Path({str(marker)!r}).touch()\n    time.sleep(3600)\n    yield []\n"
+    )
+    victim = sbdk(project_copy, "dev", "--pipelines-only", "--fresh")
+    wait_for(marker, victim)
+    victim.send_signal(signal.SIGINT)
+    code, out, err = finish(victim, timeout=20)
+    assert code == 130, out + err
+    assert "Interrupted." in err and "Traceback" not in err
+    assert raw_checksums(project_copy) == before
+
+
 def test_ctrl_c_inside_a_generator_is_an_interrupt_not_a_load_error(project):
     (project / "pipelines" / "zz_interrupted.py").write_text("def generate(ctx):\n    raise KeyboardInterrupt\n")
     code, out, err = finish(sbdk(project, "dev", "--pipelines-only"))
