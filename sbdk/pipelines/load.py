@@ -97,7 +97,7 @@ class _Prefetched:
     most one item waits per pipeline, so memory stays bounded. The thread is a daemon and the caller
     waits in short steps: a Ctrl-C (or the webhook server going away) ends the run at once, even
     while a pipeline blocks; the thread stops at its next item. An error in the pipeline is raised
-    in the caller, with the pipeline's own traceback. `seconds`: the time spent making the items
+    in the caller, with the pipeline's own traceback. `seconds`: the CPU time spent making the items
     handed over so far (and maybe the next one).
     """
 
@@ -122,13 +122,15 @@ class _Prefetched:
 
     def _make(self, make: Callable[[], Iterable[Any] | None]) -> None:
         try:
-            started = time.perf_counter()
+            # The thread's own CPU time: waiting for a value of the World another pipeline is making
+            # (events and orders both need the sessions) is that pipeline's time, not this one's.
+            started = time.thread_time()
             for item in make() or ():
-                self.seconds += time.perf_counter() - started
+                self.seconds += time.thread_time() - started
                 if not self._put((False, item)):
                     return
-                started = time.perf_counter()
-            self.seconds += time.perf_counter() - started
+                started = time.thread_time()
+            self.seconds += time.thread_time() - started
         except BaseException as exc:  # Ctrl-C or sys.exit() raised in a pipeline too: the caller decides
             self._put((True, exc))
         else:
