@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import queue
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import partial
@@ -18,6 +16,7 @@ from sbdk.errors import NothingToLoadError, PipelineError, SbdkError, causes, in
 from sbdk.pipelines.context import PipelineContext, release_world
 from sbdk.pipelines.discovery import PipelineSpec, cursor_error, discover, where
 from sbdk.pipelines.fingerprint import fingerprints, restored_marker
+from sbdk.pipelines.prefetch import Prefetched
 from sbdk.run.context import RunContext
 from sbdk.run.plan import RunPlan
 from sbdk.run.process import environment
@@ -89,82 +88,8 @@ class _Tally:
         return sum(self.rows.values())
 
 
-class _Prefetched:
-    """A pipeline's items, made one ahead in a thread of their own while the caller takes the previous one.
-
-    Every pipeline of a load runs in its own thread, so independent tables are generated at the same
-    time and while dlt writes out the batches already made (numpy and pyarrow release the GIL). At
-    most one item waits per pipeline, so memory stays bounded. The thread is a daemon and the caller
-    waits in short steps: a Ctrl-C (or the webhook server going away) ends the run at once, even
-    while a pipeline blocks; the thread stops at its next item. An error in the pipeline is raised
-    in the caller, with the pipeline's own traceback. `seconds`: the CPU time spent making the items
-    handed over so far (and maybe the next one).
-    """
-
-    _WAIT = 0.05  # seconds between checks for an interrupt (the caller) or the end (the thread)
-
-    def __init__(self, make: Callable[[], Iterable[Any] | None], name: str) -> None:
-        self.seconds = 0.0
-        self._items: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._make, args=(make,), name=f"sbdk-generate-{name}", daemon=True)
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        """Start making the items now (once; iterating starts it too)."""
-        with self._lock:
-            if self._thread.ident is None:
-                self._thread.start()
-
-    def stop(self) -> None:
-        """No more items are wanted: the thread ends at its next one."""
-        self._stopped.set()
-
-    def _make(self, make: Callable[[], Iterable[Any] | None]) -> None:
-        try:
-            # The thread's own CPU time: waiting for a value of the World another pipeline is making
-            # (events and orders both need the sessions) is that pipeline's time, not this one's.
-            started = time.thread_time()
-            for item in make() or ():
-                self.seconds += time.thread_time() - started
-                if not self._put((False, item)):
-                    return
-                started = time.thread_time()
-            self.seconds += time.thread_time() - started
-        except BaseException as exc:  # Ctrl-C or sys.exit() raised in a pipeline too: the caller decides
-            self._put((True, exc))
-        else:
-            self._put((True, None))
-
-    def _put(self, entry: tuple[bool, Any]) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._items.put(entry, timeout=self._WAIT)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[Any]:
-        self.start()
-        try:
-            while True:
-                try:
-                    last, value = self._items.get(timeout=self._WAIT)
-                except queue.Empty:
-                    continue
-                if not last:
-                    yield value
-                elif value is None:
-                    return
-                else:
-                    raise value
-        finally:
-            self.stop()
-
-
 def _rows_of(
-    spec: PipelineSpec, ctx: PipelineContext, items: _Prefetched, run: RunContext, tally: _Tally
+    spec: PipelineSpec, ctx: PipelineContext, items: Prefetched, run: RunContext, tally: _Tally
 ) -> Iterator[Any]:
     """The pipeline's batches, timed and counted, with its errors tagged with file and line."""
     total = None if ctx.incremental else getattr(ctx.volume, spec.table.removeprefix("raw_"), None)
@@ -476,10 +401,10 @@ def _extract_and_load(
     import dlt
 
     run.reporter.stage("generate", ", ".join(s.table for s in specs))
-    # Each pipeline makes its batches in a thread of its own (_Prefetched), not in dlt's parallelized
+    # Each pipeline makes its batches in a thread of its own (Prefetched), not in dlt's parallelized
     # resources: with those, a Ctrl-C (or the webhook server going away) waited for every worker's
     # generator to yield, and a pipeline that blocks held the run for as long as it blocked.
-    makers = {spec.table: _Prefetched(partial(spec.generate, context), spec.table) for spec in specs}
+    makers = {spec.table: Prefetched(partial(spec.generate, context), spec.table) for spec in specs}
     resources = [
         dlt.resource(
             _rows_of(spec, context, makers[spec.table], run, tally),
