@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir, profile_args
 from sbdk.dbt.release import release_duckdb
+from sbdk.dbt.schemas import kept_schemas
 from sbdk.errors import DbtError, causes
 from sbdk.run.context import RunContext
 from sbdk.run.plan import Trigger
@@ -488,7 +489,11 @@ def run_dbt(context: RunContext, command: str = "build") -> DbtReport:
 
     def invoke() -> Any:
         try:
-            with environment(dbt_environment(context.settings)), collector_paused(context.pause_gc):
+            with (
+                environment(dbt_environment(context.settings)),
+                collector_paused(context.pause_gc),
+                kept_schemas(context.settings.paths.state_dir),
+            ):
                 return _invoke(context, command, progress)
         finally:
             release_duckdb()

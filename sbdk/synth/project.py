@@ -128,6 +128,7 @@ def read_project(settings: Settings) -> DbtProject:
     from sbdk.dbt.invoke import install_packages
     from sbdk.dbt.profiles import dbt_environment, dbt_profiles_dir, profile_args
     from sbdk.dbt.release import release_duckdb
+    from sbdk.dbt.schemas import kept_schemas
     from sbdk.run.process import environment
 
     root = settings.paths.dbt_project_dir
@@ -153,7 +154,7 @@ def read_project(settings: Settings) -> DbtProject:
     while True:
         manifest_path.unlink(missing_ok=True)
         try:
-            with environment(env):
+            with environment(env), kept_schemas(settings.paths.state_dir):
                 outcome = dbtRunner().invoke(args + (["--exclude", *excluded] if excluded else []))
         finally:
             release_duckdb()
