@@ -57,9 +57,12 @@ def _key(cls: type) -> str:
 def _install() -> None:
     """Make dbt's `json_schema()` look in this process's known schemas before building one."""
     global _installed
-    if _installed:
-        return
     from dbt_common.dataclass_schema import dbtClassMixin
+
+    with _lock:
+        if _installed:
+            return
+        _installed = True
 
     build = dbtClassMixin.__dict__["json_schema"].__func__.__wrapped__
 
@@ -75,7 +78,6 @@ def _install() -> None:
         return schema
 
     dbtClassMixin.json_schema = classmethod(json_schema)  # type: ignore[assignment,method-assign,arg-type]
-    _installed = True
 
 
 def _read(path: Path, versions: dict[str, str]) -> dict[str, dict[str, Any]]:
