@@ -112,13 +112,13 @@ def test_dev_on_the_lake_loads_builds_and_tests_everything(lake):
 
 @pytest.mark.slow
 def test_a_second_process_sees_the_catalog(lake):
-    """The catalog persists: dbt alone, in a new process, finds the raw tables and builds on them."""
+    """The catalog persists: dbt alone, in a new process, finds the raw tables and builds on them (its
+    data tests read them: unique and not-null ids, each event's and order's user in stg_users)."""
     root = lake["root"]
     code, out, err = _run(root, "dev", "--target", "lake", "--dbt-only", "--select", "stg_users")
     assert code == 0, out + err
-    assert "stg_users" in out and "Traceback" not in err
-    (row,) = _query(root, "select count(*) as users from analytics.stg_users")
-    assert row["users"] == SMALL["users"]
+    assert "1 models built; 15 tests passed, 0 failed" in out, out
+    assert "Traceback" not in err
 
 
 @pytest.mark.slow
