@@ -149,6 +149,37 @@ def test_sql_error_in_a_model_names_the_line_of_the_models_own_file(project_copy
     assert failure["message"].startswith(location)
 
 
+@pytest.mark.slow
+def test_a_config_of_the_wrong_type_names_its_model_and_file(project_copy, cli):
+    """dbt drops the node of this parse error (its message named no file): sbdk names the model, its
+    file and, for a config set in a properties file, that file; nothing is built, the marts stay."""
+    before = query(project_copy, "select count(*) from main.funnel")
+    model = project_copy / "dbt" / "models" / "marts" / "funnel.sql"
+    sql = model.read_text()
+    model.write_text("{{ config(materialized=5) }}\n" + sql)
+
+    result = cli("dev", "--dbt-only", cwd=project_copy)
+
+    assert result.exit_code == 5  # dbt could not run
+    shown = " ".join(result.stdout.split())
+    assert "Parsing Error in model funnel (models/marts/funnel.sql) at path ['materialized']: 5" in shown
+    assert "set in" not in shown
+
+    model.write_text(sql)
+    yml = project_copy / "dbt" / "models" / "marts" / "_marts.yml"
+    yml.write_text(
+        yml.read_text().replace("  - name: funnel\n", "  - name: funnel\n    config:\n      materialized: 5\n")
+    )
+
+    result = cli("dev", "--dbt-only", cwd=project_copy)
+
+    assert result.exit_code == 5  # dbt could not run
+    shown = " ".join(result.stdout.split())
+    assert "Parsing Error in model funnel (models/marts/funnel.sql)" in shown
+    assert "(set in models/marts/_marts.yml, under funnel)" in shown
+    assert query(project_copy, "select count(*) from main.funnel") == before
+
+
 # The location, without dbt: the database's message, the compiled SQL and the source file.
 
 

@@ -580,6 +580,35 @@ def _store_failures(context: RunContext, tests: tuple[NodeResult, ...]) -> dict[
     return relations
 
 
+def _error_text(exc: BaseException) -> str:
+    """dbt's message for `exc`, naming the node dbt was parsing if dbt lost it: a config of the wrong
+    type (`materialized: 5`) is a SchemaConfigError whose `node` dbt's base class sets back to None, so
+    the message named no file. The node is still a local of the parser's frames in the traceback (the
+    innermost one with a file wins), and so is the properties file when the config came from one:
+    "Parsing Error in model funnel (models/marts/funnel.sql) ... set in models/marts/_marts.yml"."""
+    if getattr(exc, "node", False) is not None:  # named already, or not a dbt error
+        return str(exc)
+    node = patch = None
+    frame = exc.__traceback__
+    while frame is not None:
+        found = frame.tb_frame.f_locals
+        for name in ("parsed_node", "node"):
+            candidate = found.get(name)
+            if isinstance(getattr(candidate, "original_file_path", None), str) and hasattr(candidate, "resource_type"):
+                node = candidate
+                break
+        if isinstance(getattr(found.get("patch"), "original_file_path", None), str):
+            patch = found["patch"].original_file_path
+        frame = frame.tb_next
+    if node is None:
+        return str(exc)
+    exc.node = node  # type: ignore[attr-defined]
+    text = str(exc)
+    if patch and patch != node.original_file_path:
+        text += f"\n  (set in {patch}, under {node.name})"
+    return text
+
+
 def _run_error(store: Store, outcome: Any, nodes: tuple[NodeResult, ...]) -> str | None:
     """Why dbt failed as a whole (None when it ran), raising what deserves its own error: a Ctrl-C,
     or a store error (a lock, a refused login) that dbt reported as text."""
@@ -591,7 +620,7 @@ def _run_error(store: Store, outcome: Any, nodes: tuple[NodeResult, ...]) -> str
         if translated:
             raise translated
     if outcome.exception is not None:
-        return str(outcome.exception)
+        return _error_text(outcome.exception)
     if not outcome.success and not any(n.failed for n in nodes):
         return "dbt reported a failure; see dbt/logs/dbt.log"
     return None
