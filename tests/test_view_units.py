@@ -246,3 +246,20 @@ def test_a_date_keyed_table_is_a_time_series_and_a_table_of_things_is_bars_by_a_
     # No category with a few values: the time series after all.
     assert default_chart(users, {"username": 9_990, "plan": 900})["kind"] == "line"
     assert default_chart([("user_id", "BIGINT"), ("email", "VARCHAR")]) is None
+
+
+def test_a_views_pages_follow_its_columns_and_a_tables_keep_insertion_order() -> None:
+    """Paging a view (whose joins and GROUP BY keep no order in DuckDB) never repeats or skips a row."""
+    import duckdb
+
+    from sbdk.view.data import rows
+
+    con = duckdb.connect()
+    con.execute("create schema s")
+    con.execute("create table s.t as select * from (values (3, 'c'), (1, 'a'), (2, 'b')) v(x, y)")
+    con.execute("create view s.v as select * from (values (3, 'c'), (1, 'a'), (2, 'b')) v(x, y)")
+
+    pages = [rows(con, ("s", "v"), offset, 2) for offset in (0, 2)]
+    assert [page["rows"] for page in pages] == [[[1, "a"], [2, "b"]], [[3, "c"]]]
+    assert pages[0]["total"] == 3
+    assert rows(con, ("s", "t"), 0, 3)["rows"] == [[3, "c"], [1, "a"], [2, "b"]]

@@ -89,7 +89,16 @@ def count(con: Any, relation: tuple[str, str]) -> int:
 
 
 def rows(con: Any, relation: tuple[str, str], offset: int, limit: int) -> dict[str, Any]:
-    cursor = con.execute(f"select * from {qualified(relation)} limit ? offset ?", [limit, offset])
+    """One page of `relation`'s rows. DuckDB keeps a table's insertion order through LIMIT and OFFSET,
+    but not the order of a view's joins or GROUP BY (its documentation, "Order Preservation"): a
+    view's pages follow all its columns, so paging through it never repeats or skips a row."""
+    is_view = con.execute(
+        "select count(*) from duckdb_views() where database_name = current_database() and schema_name = ? "
+        "and view_name = ?",
+        list(relation),
+    ).fetchone()[0]
+    order = " order by all" if is_view else ""
+    cursor = con.execute(f"select * from {qualified(relation)}{order} limit ? offset ?", [limit, offset])
     names = [str(d[0]) for d in cursor.description or ()]
     types = [str(d[1]) for d in cursor.description or ()]
     data = [[json_value(v) for v in row] for row in cursor.fetchall()]
