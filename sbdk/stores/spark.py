@@ -211,7 +211,8 @@ def _start(target: Target, settings: Settings, values: dict[str, str]) -> Any:
     if target.master.startswith("sc://"):
         import warnings
 
-        # pyspark's connect client warns about pandas releases it has not been tried with.
+        # pyspark's connect client raises FutureWarnings of its own (deprecated calls, library versions
+        # it was not tried with: pandas, pyarrow) that a user of sbdk can do nothing about.
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\..*")
         builder = SparkSession.builder.remote(target.master)
         # Only the session's own SQL settings: the server's static ones (its catalog, warehouse) are its own.
